@@ -1,1 +1,17 @@
-pub mod placeholder_for_harness_build {}
+//! xmpp-roster: a blocking XMPP roster client (RFC 6120 / RFC 6121).
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod jid;
+pub mod roster;
+pub mod sasl;
+pub mod transport;
+pub mod xml;
+
+pub use config::{Config, TlsMode};
+pub use error::{Error, Result, StanzaError};
+pub use event::{Event, PresenceInfo, Show, SubscriptionKind};
+pub use jid::Jid;
+pub use roster::{Roster, RosterChange, RosterItem, RosterSnapshot, Subscription};
+pub use sasl::Mechanism;
+pub use transport::Interrupter;

@@ -1,0 +1,255 @@
+//! JIDs (RFC 7622): parsing, validation and the simple normalisation this client applies.
+//!
+//! Localpart and domainpart are compared case-insensitively: they are lower-cased when parsed
+//! (the servers we target do the same). Full PRECIS profiles are not applied; strings that PRECIS
+//! would reject for the characters listed in RFC 7622 §3.3.1 (`"&'/:<>@`, spaces, controls) are.
+
+use crate::error::{Error, Result};
+use std::borrow::Cow;
+use std::fmt;
+
+const MAX_PART: usize = 1023;
+
+/// A parsed, normalised JID: `[localpart@]domainpart[/resourcepart]`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Jid {
+    full: String,
+    at: Option<usize>,    // index of '@' in `full`
+    slash: Option<usize>, // index of '/' in `full`
+}
+
+impl Jid {
+    /// Parses and normalises `s`. Fails with [`Error::InvalidJid`] saying what is wrong.
+    pub fn parse(s: &str) -> Result<Jid> {
+        let (bare, resource) = match s.find('/') {
+            Some(i) => (&s[..i], Some(&s[i + 1..])),
+            None => (s, None),
+        };
+        let (local, domain) = match bare.find('@') {
+            Some(i) => (Some(&bare[..i]), &bare[i + 1..]),
+            None => (None, bare),
+        };
+        let domain = normalize_domain(domain).map_err(|m| Error::InvalidJid(format!("{s:?}: {m}")))?;
+        let local = match local {
+            Some(l) => Some(normalize_local(l).map_err(|m| Error::InvalidJid(format!("{s:?}: {m}")))?),
+            None => None,
+        };
+        if let Some(r) = resource {
+            check_resource(r).map_err(|m| Error::InvalidJid(format!("{s:?}: {m}")))?;
+        }
+        let mut full = String::with_capacity(s.len());
+        let mut at = None;
+        if let Some(l) = &local {
+            full.push_str(l);
+            at = Some(full.len());
+            full.push('@');
+        }
+        full.push_str(&domain);
+        let mut slash = None;
+        if let Some(r) = resource {
+            slash = Some(full.len());
+            full.push('/');
+            full.push_str(r);
+        }
+        Ok(Jid { full, at, slash })
+    }
+
+    /// The localpart, if any.
+    pub fn local(&self) -> Option<&str> {
+        self.at.map(|i| &self.full[..i])
+    }
+
+    /// The domainpart.
+    pub fn domain(&self) -> &str {
+        let start = self.at.map_or(0, |i| i + 1);
+        let end = self.slash.unwrap_or(self.full.len());
+        &self.full[start..end]
+    }
+
+    /// The resourcepart, if any.
+    pub fn resource(&self) -> Option<&str> {
+        self.slash.map(|i| &self.full[i + 1..])
+    }
+
+    /// `localpart@domainpart` (or `domainpart`) as a string slice.
+    pub fn bare_str(&self) -> &str {
+        &self.full[..self.slash.unwrap_or(self.full.len())]
+    }
+
+    /// The bare JID (resource removed).
+    pub fn to_bare(&self) -> Jid {
+        Jid { full: self.bare_str().to_string(), at: self.at, slash: None }
+    }
+
+    /// True when the JID has no resourcepart.
+    pub fn is_bare(&self) -> bool {
+        self.slash.is_none()
+    }
+
+    /// The whole JID as a string.
+    pub fn as_str(&self) -> &str {
+        &self.full
+    }
+
+    /// This JID with `resource` as its resourcepart.
+    pub fn with_resource(&self, resource: &str) -> Result<Jid> {
+        Jid::parse(&format!("{}/{}", self.bare_str(), resource))
+    }
+}
+
+impl fmt::Display for Jid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.full)
+    }
+}
+
+impl fmt::Debug for Jid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Jid({})", self.full)
+    }
+}
+
+impl std::str::FromStr for Jid {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Jid> {
+        Jid::parse(s)
+    }
+}
+
+/// Normalises a bare JID string as roster keys are stored: lower-cased local and domain parts.
+/// Returns `None` for anything that is not a valid bare JID. Borrows when nothing changes,
+/// which is the common case for what servers send.
+pub fn normalize_bare(s: &str) -> Option<Cow<'_, str>> {
+    if s.contains('/') {
+        return None;
+    }
+    let (local, domain) = match s.find('@') {
+        Some(i) => (Some(&s[..i]), &s[i + 1..]),
+        None => (None, s),
+    };
+    let domain_n = normalize_domain(domain).ok()?;
+    let local_n = match local {
+        Some(l) => Some(normalize_local(l).ok()?),
+        None => None,
+    };
+    let unchanged = matches!(domain_n, Cow::Borrowed(_)) && matches!(local_n, None | Some(Cow::Borrowed(_)));
+    if unchanged {
+        return Some(Cow::Borrowed(s));
+    }
+    Some(Cow::Owned(match local_n {
+        Some(l) => format!("{l}@{domain_n}"),
+        None => domain_n.into_owned(),
+    }))
+}
+
+fn lowercase(s: &str) -> Cow<'_, str> {
+    if s.chars().any(|c| c.is_uppercase()) {
+        Cow::Owned(s.to_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+fn normalize_local(l: &str) -> std::result::Result<Cow<'_, str>, &'static str> {
+    if l.is_empty() {
+        return Err("empty localpart");
+    }
+    if l.len() > MAX_PART {
+        return Err("localpart longer than 1023 bytes");
+    }
+    if l.chars().any(|c| matches!(c, '"' | '&' | '\'' | '/' | ':' | '<' | '>' | '@') || c.is_whitespace() || c.is_control()) {
+        return Err("localpart contains a forbidden character");
+    }
+    Ok(lowercase(l))
+}
+
+fn normalize_domain(d: &str) -> std::result::Result<Cow<'_, str>, &'static str> {
+    let d = d.strip_suffix('.').unwrap_or(d);
+    if d.is_empty() {
+        return Err("empty domainpart");
+    }
+    if d.len() > MAX_PART {
+        return Err("domainpart longer than 1023 bytes");
+    }
+    if d.starts_with('[') {
+        // IPv6 literal: [hex and colons and dots]
+        let inner = d.strip_prefix('[').and_then(|x| x.strip_suffix(']')).ok_or("unterminated IPv6 literal")?;
+        if inner.is_empty() || !inner.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+            return Err("malformed IPv6 literal");
+        }
+        return Ok(lowercase(d));
+    }
+    for label in d.split('.') {
+        if label.is_empty() {
+            return Err("empty label in domainpart");
+        }
+        if label.len() > 63 {
+            return Err("domain label longer than 63 bytes");
+        }
+    }
+    if d.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '@' | '/' | '"' | '&' | '\'' | '<' | '>' | ':' | '[' | ']' | '\\')) {
+        return Err("domainpart contains a forbidden character");
+    }
+    Ok(lowercase(d))
+}
+
+fn check_resource(r: &str) -> std::result::Result<(), &'static str> {
+    if r.is_empty() {
+        return Err("empty resourcepart");
+    }
+    if r.len() > MAX_PART {
+        return Err("resourcepart longer than 1023 bytes");
+    }
+    if r.chars().any(|c| c.is_control()) {
+        return Err("resourcepart contains a control character");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_full_jid_into_parts() {
+        let j = Jid::parse("Juliet@Example.COM/Balcony Room").unwrap();
+        assert_eq!(j.local(), Some("juliet"));
+        assert_eq!(j.domain(), "example.com");
+        assert_eq!(j.resource(), Some("Balcony Room"));
+        assert_eq!(j.bare_str(), "juliet@example.com");
+        assert_eq!(j.to_string(), "juliet@example.com/Balcony Room");
+        assert!(j.to_bare().is_bare());
+    }
+
+    #[test]
+    fn resource_may_contain_at_and_slash() {
+        let j = Jid::parse("a@b/c@d/e").unwrap();
+        assert_eq!(j.local(), Some("a"));
+        assert_eq!(j.domain(), "b");
+        assert_eq!(j.resource(), Some("c@d/e"));
+    }
+
+    #[test]
+    fn domain_only_and_trailing_dot() {
+        let j = Jid::parse("example.com.").unwrap();
+        assert_eq!(j.local(), None);
+        assert_eq!(j.as_str(), "example.com");
+    }
+
+    #[test]
+    fn rejects_malformed_jids() {
+        for bad in ["", "@example.com", "a@", "a@b/", "a b@c", "a@b..c", "a\"b@c", "a@[zz]", "a@b/\u{7}", "a@b c"] {
+            assert!(matches!(Jid::parse(bad), Err(Error::InvalidJid(_))), "{bad:?} accepted");
+        }
+        let long = "x".repeat(1024);
+        assert!(Jid::parse(&format!("{long}@b")).is_err());
+    }
+
+    #[test]
+    fn normalize_bare_borrows_when_already_normal() {
+        assert!(matches!(normalize_bare("romeo@localhost"), Some(Cow::Borrowed(_))));
+        assert_eq!(normalize_bare("Romeo@LocalHost").as_deref(), Some("romeo@localhost"));
+        assert_eq!(normalize_bare("romeo@localhost/res"), None);
+        assert_eq!(normalize_bare("bad jid@x"), None);
+    }
+}

@@ -1,0 +1,419 @@
+//! Incremental framing of an XMPP stream into the stream header, complete stanzas, and the end.
+//!
+//! Bytes are appended with [`Framer::fill_from`] (or [`Framer::push`]); [`Framer::next_frame`]
+//! returns the next complete unit, if any. The scanner remembers where it stopped, so each byte is
+//! examined once however the data was split across reads: framing is linear in the input.
+
+use crate::error::{Error, Result};
+use std::io::{self, Read};
+use std::ops::Range;
+
+/// How much is read from the socket at a time.
+const READ_CHUNK: usize = 64 * 1024;
+/// The deepest element nesting accepted inside a stanza.
+pub const MAX_DEPTH: u32 = 256;
+
+/// One unit of the incoming stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// The opening `<stream:stream ...>` tag, as text.
+    StreamStart(&'a str),
+    /// One complete top-level element (a stanza, `<stream:features/>`, `<stream:error/>`, ...).
+    Stanza(&'a [u8]),
+    /// `</stream:stream>`: the server closed its stream.
+    StreamEnd,
+}
+
+/// A complete frame found by the scanner, as a range of the buffer.
+enum Found {
+    Header(Range<usize>),
+    Stanza(Range<usize>),
+    End,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Character data between tags.
+    Text,
+    /// Just read `<`.
+    Open,
+    /// Inside `<name ...` or `</name ...`; `quote` is the open quote, if any.
+    Tag { end: bool, quote: Option<u8>, last: u8 },
+    /// Inside `<?...`.
+    Pi { last: u8 },
+    /// Read `<!`, deciding between CDATA and the restricted forms.
+    Bang,
+    /// Inside `<![CDATA[...`: counts the `]` just seen.
+    CData { brackets: u8 },
+}
+
+/// The stream scanner. See the module docs.
+pub struct Framer {
+    buf: Vec<u8>,
+    /// Start of the bytes not yet handed out.
+    start: usize,
+    /// Bytes before this have been scanned.
+    pos: usize,
+    /// Position of the `<` of the markup being scanned.
+    markup_start: usize,
+    state: State,
+    /// Element depth: 0 outside the stream, 1 inside `<stream:stream>`, 2+ inside a stanza.
+    depth: u32,
+    /// Start of the stanza being scanned (depth >= 2).
+    stanza_start: Option<usize>,
+    max_stanza: usize,
+    /// How much was handed out by the last `next_frame`, released on the next call.
+    consumed_to: usize,
+    ended: bool,
+}
+
+impl Framer {
+    /// A framer refusing stanzas larger than `max_stanza` bytes.
+    pub fn new(max_stanza: usize) -> Framer {
+        Framer {
+            buf: Vec::new(),
+            start: 0,
+            pos: 0,
+            markup_start: 0,
+            state: State::Text,
+            depth: 0,
+            stanza_start: None,
+            max_stanza,
+            consumed_to: 0,
+            ended: false,
+        }
+    }
+
+    /// Forgets everything: used when the stream restarts (after STARTTLS and SASL).
+    pub fn reset(&mut self) {
+        let max = self.max_stanza;
+        *self = Framer::new(max);
+    }
+
+    /// True when bytes that are not yet a complete frame are buffered.
+    pub fn has_partial(&self) -> bool {
+        self.buf[self.start.max(self.consumed_to)..].iter().any(|b| !b.is_ascii_whitespace())
+    }
+
+    /// Appends bytes (used by tests and by anything not reading from a socket).
+    pub fn push(&mut self, data: &[u8]) {
+        self.compact();
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Reads once from `r` into the buffer. Returns what `read` returned (0 is end of stream).
+    pub fn fill_from<R: Read>(&mut self, r: &mut R) -> io::Result<usize> {
+        self.compact();
+        let old = self.buf.len();
+        self.buf.resize(old + READ_CHUNK, 0);
+        let result = r.read(&mut self.buf[old..]);
+        let n = *result.as_ref().unwrap_or(&0);
+        self.buf.truncate(old + n);
+        result
+    }
+
+    /// Drops the bytes already handed out, so the buffer holds at most one partial stanza.
+    fn compact(&mut self) {
+        self.release();
+        if self.start == 0 {
+            return;
+        }
+        self.buf.drain(..self.start);
+        let shift = self.start;
+        self.pos -= shift;
+        self.markup_start = self.markup_start.saturating_sub(shift);
+        self.stanza_start = self.stanza_start.map(|s| s - shift);
+        self.consumed_to = 0;
+        self.start = 0;
+    }
+
+    fn release(&mut self) {
+        if self.consumed_to > self.start {
+            self.start = self.consumed_to;
+        }
+    }
+
+    /// The next complete frame, `Ok(None)` when more bytes are needed, or the stream error this
+    /// client must send (not-well-formed, restricted-xml, policy-violation).
+    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>> {
+        Ok(match self.scan()? {
+            None => None,
+            Some(Found::Header(r)) => Some(Frame::StreamStart(
+                std::str::from_utf8(&self.buf[r]).map_err(|_| Error::local_stream("not-well-formed", "stream header is not UTF-8"))?,
+            )),
+            Some(Found::Stanza(r)) => Some(Frame::Stanza(&self.buf[r])),
+            Some(Found::End) => Some(Frame::StreamEnd),
+        })
+    }
+
+    /// Scans on from where the last call stopped, up to the end of the next complete frame.
+    fn scan(&mut self) -> Result<Option<Found>> {
+        self.release();
+        if self.ended {
+            return Ok(None);
+        }
+        while self.pos < self.buf.len() {
+            let b = self.buf[self.pos];
+            let here = self.pos;
+            self.pos += 1;
+            match self.state {
+                State::Text => {
+                    if b == b'<' {
+                        self.markup_start = here;
+                        self.state = State::Open;
+                    } else if self.depth <= 1 && !b.is_ascii_whitespace() {
+                        return Err(Error::local_stream("not-well-formed", "text outside of any stanza"));
+                    } else if self.depth >= 2 {
+                        // Skip ahead to the next '<' in one go: the common case inside big stanzas.
+                        match self.buf[self.pos..].iter().position(|&c| c == b'<') {
+                            Some(off) => self.pos += off,
+                            None => self.pos = self.buf.len(),
+                        }
+                    }
+                }
+                State::Open => {
+                    self.state = match b {
+                        b'/' => State::Tag { end: true, quote: None, last: b },
+                        b'?' => State::Pi { last: b },
+                        b'!' => State::Bang,
+                        _ => State::Tag { end: false, quote: None, last: b },
+                    };
+                }
+                State::Tag { end, quote, last } => match (quote, b) {
+                    (Some(q), c) if c == q => self.state = State::Tag { end, quote: None, last: c },
+                    (Some(_), _) => {}
+                    (None, b'"') | (None, b'\'') => self.state = State::Tag { end, quote: Some(b), last: b },
+                    (None, b'>') => {
+                        self.state = State::Text;
+                        let empty = !end && last == b'/';
+                        if let Some(frame) = self.tag_closed(end, empty, here)? {
+                            return Ok(Some(frame));
+                        }
+                    }
+                    (None, b'<') => return Err(Error::local_stream("not-well-formed", "'<' inside a tag")),
+                    (None, c) => {
+                        let last = if c.is_ascii_whitespace() { last } else { c };
+                        self.state = State::Tag { end, quote: None, last };
+                    }
+                },
+                State::Pi { last } => {
+                    // Only the XML declaration before the stream header is allowed (RFC 6120 §11.1).
+                    let decl = self.depth == 0 && self.buf[self.markup_start..].starts_with(b"<?xml ");
+                    let enough = self.pos - self.markup_start >= 6;
+                    if enough && !decl {
+                        return Err(Error::local_stream("restricted-xml", "processing instructions are not allowed in XMPP"));
+                    }
+                    if last == b'?' && b == b'>' {
+                        self.state = State::Text;
+                        self.start = self.pos;
+                        self.consumed_to = self.pos;
+                    } else {
+                        self.state = State::Pi { last: b };
+                    }
+                }
+                State::Bang => {
+                    let seen = &self.buf[self.markup_start..self.pos];
+                    if seen.len() < 9 {
+                        let want: &[u8] = if seen.get(2) == Some(&b'[') { b"<![CDATA[" } else { b"<!--" };
+                        let n = seen.len().min(want.len());
+                        if seen[..n] != want[..n] {
+                            return Err(restricted_bang(seen));
+                        }
+                        if seen.starts_with(b"<!--") {
+                            return Err(Error::local_stream("restricted-xml", "comments are not allowed in XMPP"));
+                        }
+                        continue;
+                    }
+                    if seen.starts_with(b"<![CDATA[") && self.depth >= 2 {
+                        self.state = State::CData { brackets: 0 };
+                    } else {
+                        return Err(restricted_bang(seen));
+                    }
+                }
+                State::CData { brackets } => {
+                    self.state = match (brackets, b) {
+                        (2.., b'>') => State::Text,
+                        (n, b']') => State::CData { brackets: (n + 1).min(2) },
+                        _ => State::CData { brackets: 0 },
+                    };
+                }
+            }
+            if let Some(s) = self.stanza_start {
+                if self.pos - s > self.max_stanza {
+                    return Err(Error::local_stream(
+                        "policy-violation",
+                        format!("stanza larger than the limit of {} bytes", self.max_stanza),
+                    ));
+                }
+            } else if self.pos - self.markup_start > 64 * 1024 && self.state != State::Text {
+                return Err(Error::local_stream("policy-violation", "stream header larger than 64 KiB"));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Updates the depth when a tag ends at `gt` (the index of its '>') and says what completed.
+    fn tag_closed(&mut self, end: bool, empty: bool, gt: usize) -> Result<Option<Found>> {
+        let tag = self.markup_start..gt + 1;
+        if end {
+            match self.depth {
+                0 => return Err(Error::local_stream("not-well-formed", "end tag before the stream started")),
+                1 => {
+                    self.depth = 0;
+                    self.ended = true;
+                    self.consumed_to = self.pos;
+                    return Ok(Some(Found::End));
+                }
+                2 => {
+                    self.depth = 1;
+                    let s = self.stanza_start.take().unwrap_or(tag.start);
+                    return Ok(Some(self.hand_out(s..tag.end)));
+                }
+                _ => self.depth -= 1,
+            }
+            return Ok(None);
+        }
+        match self.depth {
+            0 => {
+                if empty {
+                    return Err(Error::local_stream("not-well-formed", "empty stream element"));
+                }
+                self.depth = 1;
+                self.consumed_to = tag.end;
+                Ok(Some(Found::Header(tag)))
+            }
+            1 if empty => Ok(Some(self.hand_out(tag))),
+            1 => {
+                self.depth = 2;
+                self.stanza_start = Some(tag.start);
+                Ok(None)
+            }
+            d => {
+                if !empty {
+                    if d >= MAX_DEPTH + 1 {
+                        return Err(Error::local_stream("policy-violation", format!("elements nested deeper than {MAX_DEPTH}")));
+                    }
+                    self.depth += 1;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn hand_out(&mut self, range: Range<usize>) -> Found {
+        self.consumed_to = range.end;
+        Found::Stanza(range)
+    }
+}
+
+fn restricted_bang(seen: &[u8]) -> Error {
+    if seen.starts_with(b"<!D") || seen.starts_with(b"<!d") {
+        Error::local_stream("restricted-xml", "DTDs are not allowed in XMPP")
+    } else if seen.starts_with(b"<![") {
+        Error::local_stream("not-well-formed", "CDATA outside of a stanza")
+    } else {
+        Error::local_stream("restricted-xml", "markup declarations are not allowed in XMPP")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='x' version='1.0'>";
+
+    fn frames(input: &[u8], chunk: usize) -> Result<Vec<String>> {
+        let mut f = Framer::new(1 << 20);
+        let mut out = Vec::new();
+        for piece in input.chunks(chunk.max(1)) {
+            f.push(piece);
+            while let Some(frame) = f.next_frame()? {
+                out.push(match frame {
+                    Frame::StreamStart(h) => format!("START {}", h.len()),
+                    Frame::Stanza(s) => String::from_utf8_lossy(s).into_owned(),
+                    Frame::StreamEnd => "END".to_string(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn frames_the_same_at_every_split_point() {
+        let body = "<iq type='result' id='a'><query xmlns='jabber:iq:roster' ver='3'><item jid='a@b' name='x &gt; y'><group>G</group></item></query></iq> \n<presence/><message><body><![CDATA[a]]>b</body></message></stream:stream>";
+        let input = format!("{HEADER}{body}");
+        let whole = frames(input.as_bytes(), input.len()).unwrap();
+        assert_eq!(whole.len(), 5, "{whole:?}");
+        assert_eq!(whole[2], "<presence/>");
+        assert_eq!(whole[4], "END");
+        for chunk in 1..40 {
+            assert_eq!(frames(input.as_bytes(), chunk).unwrap(), whole, "chunk size {chunk}");
+        }
+    }
+
+    #[test]
+    fn quoted_gt_and_slash_do_not_end_tags() {
+        let input = format!("{HEADER}<a x='1>2' y=\"/\"><b z='/>'/></a>");
+        assert_eq!(frames(input.as_bytes(), 3).unwrap()[1], "<a x='1>2' y=\"/\"><b z='/>'/></a>");
+    }
+
+    #[test]
+    fn refuses_doctype_comments_and_processing_instructions() {
+        for (evil, cond) in [
+            ("<!DOCTYPE lolz [<!ENTITY lol 'lol'>]>", "restricted-xml"),
+            ("<iq><!-- hi --></iq>", "restricted-xml"),
+            ("<iq><?pi x?></iq>", "restricted-xml"),
+            ("<iq><!ELEMENT x></iq>", "restricted-xml"),
+        ] {
+            let input = format!("{HEADER}{evil}");
+            for chunk in [1, 5, 1000] {
+                match frames(input.as_bytes(), chunk) {
+                    Err(Error::Stream { condition, by_server: false, .. }) => assert_eq!(condition, cond, "{evil}"),
+                    other => panic!("{evil}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn doctype_before_the_stream_header_is_refused() {
+        let input = "<?xml version='1.0'?><!DOCTYPE x><stream:stream>";
+        assert!(matches!(frames(input.as_bytes(), 7), Err(Error::Stream { ref condition, .. }) if condition == "restricted-xml"));
+    }
+
+    #[test]
+    fn garbage_instead_of_xml_is_not_well_formed() {
+        assert!(matches!(frames(b"HTTP/1.1 400 Bad Request\r\n", 4), Err(Error::Stream { ref condition, .. }) if condition == "not-well-formed"));
+    }
+
+    #[test]
+    fn oversized_stanza_is_a_policy_violation() {
+        let mut f = Framer::new(100);
+        f.push(HEADER.as_bytes());
+        assert!(matches!(f.next_frame(), Ok(Some(Frame::StreamStart(_)))));
+        f.push(b"<message><body>");
+        f.push(&[b'a'; 200]);
+        assert!(matches!(f.next_frame(), Err(Error::Stream { ref condition, .. }) if condition == "policy-violation"));
+    }
+
+    #[test]
+    fn deep_nesting_is_a_policy_violation() {
+        let input = format!("{HEADER}{}", "<a>".repeat(10_000));
+        assert!(matches!(frames(input.as_bytes(), 4096), Err(Error::Stream { ref condition, .. }) if condition == "policy-violation"));
+    }
+
+    #[test]
+    fn buffer_holds_only_the_partial_stanza_after_many_frames() {
+        let mut f = Framer::new(1 << 20);
+        f.push(HEADER.as_bytes());
+        while f.next_frame().unwrap().is_some() {}
+        for _ in 0..1000 {
+            f.push(b"<presence/><presence/>");
+            while f.next_frame().unwrap().is_some() {}
+        }
+        f.push(b"<pres");
+        assert!(f.next_frame().unwrap().is_none());
+        assert!(f.buf.len() < 64, "buffer grew to {}", f.buf.len());
+        assert!(f.has_partial());
+    }
+}

@@ -1,0 +1,50 @@
+//! Escaping for the XML this client writes. Every string from the caller goes through here.
+
+/// Appends `s` to `out`, escaped for use in text or in a quoted attribute value.
+pub fn escape_into(out: &mut String, s: &str) {
+    let mut last = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&apos;",
+            _ => continue,
+        };
+        out.push_str(&s[last..i]);
+        out.push_str(rep);
+        last = i + 1;
+    }
+    out.push_str(&s[last..]);
+}
+
+/// `s` escaped for text or attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    escape_into(&mut out, s);
+    out
+}
+
+/// True when `s` can be carried in XML 1.0 at all (no NUL or other forbidden control characters).
+pub fn is_xml_safe(s: &str) -> bool {
+    s.chars().all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r')) && !s.contains(['\u{FFFE}', '\u{FFFF}'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_all_five_special_characters() {
+        assert_eq!(escape(r#"a<b>&"c'"#), "a&lt;b&gt;&amp;&quot;c&apos;");
+        assert_eq!(escape("plain ünïcode"), "plain ünïcode");
+    }
+
+    #[test]
+    fn control_characters_are_not_xml_safe() {
+        assert!(is_xml_safe("tab\tand newline\n"));
+        assert!(!is_xml_safe("nul\0"));
+        assert!(!is_xml_safe("bell\u{7}"));
+    }
+}
