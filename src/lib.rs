@@ -1,4 +1,5 @@
 //! xmpp-roster: a blocking XMPP roster client (RFC 6120 / RFC 6121).
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod event;
@@ -8,6 +9,7 @@ pub mod sasl;
 pub mod transport;
 pub mod xml;
 
+pub use client::{Client, EventHandler, Fetched, OwnPresence};
 pub use config::{Config, TlsMode};
 pub use error::{Error, Result, StanzaError};
 pub use event::{Event, PresenceInfo, Show, SubscriptionKind};
