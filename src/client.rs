@@ -90,6 +90,7 @@ pub struct Client {
     handler: Option<EventHandler>,
     abort_requested: bool,
     bound_jid: Option<Jid>,
+    mechanism: Option<Mechanism>,
     rosterver: bool,
     preapproval: bool,
     /// The JID of an item we set or removed, until the server's push for it arrives.
@@ -179,6 +180,7 @@ impl Client {
             handler: None,
             abort_requested: false,
             bound_jid: None,
+            mechanism: None,
             rosterver: false,
             preapproval: false,
             awaiting_push: None,
@@ -208,6 +210,11 @@ impl Client {
     /// The full JID the server bound for this session.
     pub fn bound_jid(&self) -> Option<&Jid> {
         self.bound_jid.as_ref()
+    }
+
+    /// The SASL mechanism the last successful login used.
+    pub fn sasl_mechanism(&self) -> Option<Mechanism> {
+        self.mechanism
     }
 
     /// The local roster as it is now.
@@ -280,6 +287,7 @@ impl Client {
         self.roster_interested = false;
         self.presences.clear();
         self.bound_jid = None;
+        self.mechanism = None;
         let host = self.config.host.clone().unwrap_or_else(|| self.config.jid.domain().to_string());
         let port = self.config.port.unwrap_or_else(|| self.config.default_port());
         let tls = self.tls_settings()?;
@@ -414,6 +422,7 @@ impl Client {
                 if let Some(s) = self.session.as_mut() {
                     s.framer.reset();
                 }
+                self.mechanism = Some(mechanism);
                 return Ok(());
             } else if el.is("failure", ns::SASL) {
                 let condition = el.children.iter().find(|c| c.ns == ns::SASL && c.name != "text").map(|c| c.name.clone());
@@ -812,15 +821,12 @@ impl Client {
                 return Err(Error::InvalidArgument("name contains characters XML cannot carry".into()));
             }
         }
-        let mut unique: Vec<&str> = Vec::with_capacity(groups.len());
-        for g in groups {
-            if g.is_empty() || !is_xml_safe(g) {
-                return Err(Error::InvalidArgument(format!("bad group name {g:?}")));
-            }
-            if !unique.contains(g) {
-                unique.push(g);
-            }
+        if let Some(g) = groups.iter().find(|g| g.is_empty() || !is_xml_safe(g)) {
+            return Err(Error::InvalidArgument(format!("bad group name {g:?}")));
         }
+        let mut unique: Vec<&str> = groups.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
         let mut payload = String::from("<item jid='");
         escape_into(&mut payload, jid.as_str());
         payload.push('\'');

@@ -59,7 +59,8 @@ pub struct RosterItem {
     pub ask: bool,
     /// True when the user pre-approved the contact's subscription (`approved='true'`).
     pub approved: bool,
-    /// The groups the contact is in, in the order the server sent them.
+    /// The groups the contact is in: sorted, without duplicates (groups are a set; servers
+    /// differ in the order they send them).
     pub groups: Vec<String>,
 }
 
@@ -393,7 +394,16 @@ fn item_from_attrs(s: &BytesStart<'_>, reader: &mut Reader<&[u8]>, has_children:
     Ok(WireItem::Item(RosterItem { jid: jid.into_owned(), name, subscription, ask, approved, groups }))
 }
 
-/// Reads an item's children until `</item>`, collecting `<group/>` texts (duplicates dropped).
+/// Sorts and de-duplicates groups in O(k log k) (a contains() check per group would let a
+/// hostile item with many groups cost quadratic time).
+pub(crate) fn canonical_groups(groups: &mut Vec<String>) {
+    if groups.len() > 1 {
+        groups.sort_unstable();
+        groups.dedup();
+    }
+}
+
+/// Reads an item's children until `</item>`, collecting `<group/>` texts.
 fn read_groups(reader: &mut Reader<&[u8]>, groups: &mut Vec<String>) -> Result<()> {
     loop {
         match reader.read_event().map_err(|e| bad(e.to_string()))? {
@@ -410,17 +420,14 @@ fn read_groups(reader: &mut Reader<&[u8]>, groups: &mut Vec<String>) -> Result<(
                         _ => {}
                     }
                 }
-                if !groups.contains(&text) {
-                    groups.push(text);
-                }
+                groups.push(text);
             }
-            Event::Empty(s) if s.name().as_ref() == "group" => {
-                if !groups.iter().any(|g| g.is_empty()) {
-                    groups.push(String::new());
-                }
-            }
+            Event::Empty(s) if s.name().as_ref() == "group" => groups.push(String::new()),
             Event::Start(_) => skip_element(reader)?,
-            Event::End(_) => return Ok(()),
+            Event::End(_) => {
+                canonical_groups(groups);
+                return Ok(());
+            }
             Event::Eof => return Err(bad("item ended early")),
             _ => {}
         }
@@ -441,12 +448,9 @@ pub fn decode_roster_element(el: &crate::xml::Element) -> Option<RosterIq> {
                 sub => match sub.map_or(Some(Subscription::None), Subscription::parse) {
                     None => WireItem::Invalid(format!("item with an unknown subscription {:?}", sub.unwrap_or_default())),
                     Some(subscription) => {
-                        let mut groups: Vec<String> = Vec::new();
-                        for g in it.children.iter().filter(|c| c.is("group", crate::xml::ns::ROSTER)) {
-                            if !groups.contains(&g.text) {
-                                groups.push(g.text.clone());
-                            }
-                        }
+                        let mut groups: Vec<String> =
+                            it.children.iter().filter(|c| c.is("group", crate::xml::ns::ROSTER)).map(|g| g.text.clone()).collect();
+                        canonical_groups(&mut groups);
                         WireItem::Item(RosterItem {
                             jid: jid.into_owned(),
                             name: it.attr("name").map(str::to_string),
@@ -495,7 +499,7 @@ mod tests {
     fn decodes_a_full_result_with_every_field() {
         let xml = br#"<iq type='result' id='r1' to='juliet@example.com/balcony'><query xmlns='jabber:iq:roster' ver='ver7'>
             <item jid='Nurse@Example.com'/>
-            <item jid='romeo@example.net' name='Romeo &amp; &#x263A;' subscription='both' approved='true' ask='subscribe'><group>Friends</group><group>Lovers</group><group>Friends</group></item>
+            <item jid='romeo@example.net' name='Romeo &amp; &#x263A;' subscription='both' approved='true' ask='subscribe'><group>Lovers</group><group>Friends</group><group>Lovers</group></item>
             </query></iq>"#;
         let iq = decode_roster_iq(xml).unwrap().unwrap();
         assert_eq!(iq.iq_type, "result");
@@ -507,6 +511,12 @@ mod tests {
         assert_eq!(romeo.subscription, Subscription::Both);
         assert!(romeo.ask && romeo.approved);
         assert_eq!(romeo.groups, vec!["Friends", "Lovers"]);
+        let many: String = (0..20_000).rev().map(|i| format!("<group>g{}</group>", i % 10_000)).collect();
+        let xml = format!("<iq type='result' id='x'><query xmlns='jabber:iq:roster'><item jid='a@b'>{many}</item></query></iq>");
+        let iq = decode_roster_iq(xml.as_bytes()).unwrap().unwrap();
+        let WireItem::Item(a) = &iq.items[0] else { panic!() };
+        assert_eq!(a.groups.len(), 10_000);
+        assert!(a.groups.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
     }
 
     #[test]

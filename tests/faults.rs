@@ -4,30 +4,13 @@
 mod support;
 
 use std::ops::ControlFlow;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::fake_server::{client_for, fake_config, FakeServer, HEADER};
+use support::{record_events, roster_jids};
 use xmpp_roster::{Client, Config, Error, Event, Mechanism, RosterChange, Subscription, SubscriptionKind, TlsMode};
 
 const T: Duration = Duration::from_secs(5);
 const TWO_ITEMS: &str = "<item jid='romeo@localhost' name='Romeo' subscription='both'><group>Friends</group></item><item jid='nurse@localhost'/>";
-
-/// Records every event the client reports.
-fn record_events(client: &mut Client) -> Arc<Mutex<Vec<Event>>> {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&events);
-    client.set_event_handler(Some(Box::new(move |e| {
-        sink.lock().unwrap().push(e.clone());
-        ControlFlow::Continue(())
-    })));
-    events
-}
-
-fn roster_jids(client: &Client) -> Vec<String> {
-    let mut v: Vec<String> = client.roster().items().iter().map(|i| i.jid.clone()).collect();
-    v.sort();
-    v
-}
 
 fn assert_stream_error(result: xmpp_roster::Result<impl std::fmt::Debug>, want: &str) {
     match result {
