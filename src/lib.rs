@@ -2,6 +2,7 @@
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod ffi;
 pub mod event;
 pub mod jid;
 pub mod roster;

@@ -1,0 +1,206 @@
+//! The four event callbacks. Each is registered as `(fn, userdata, free_userdata)`, wasmtime
+//! style; `free_userdata` runs exactly once per registration: when it is replaced or removed, or
+//! in `xmpp_roster_client_free`.
+//!
+//! Callbacks run only on the thread inside a blocking call of their client (including
+//! `xmpp_roster_client_poll`), from the core's event handler. Calling the same client from a
+//! callback returns `XMPP_ROSTER_ERR_BUSY` (the busy flag in `client.rs`); only
+//! `xmpp_roster_client_interrupt` works there.
+
+use super::client::{show_code, with_client};
+use super::error::{code_of, xmpp_roster_result, XMPP_ROSTER_OK};
+use super::snapshot::{change_code, xmpp_roster_item, SnapshotData};
+use super::{to_cstring, Failed};
+use crate::{Event, SubscriptionKind};
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::ops::ControlFlow;
+use std::sync::{Mutex, MutexGuard};
+
+use super::client::xmpp_roster_client;
+
+/// Subscription callback `kind`: the contact asks to see the user's presence.
+pub const XMPP_ROSTER_SUBSCRIBE: u32 = 0;
+/// The contact approved the user's request.
+pub const XMPP_ROSTER_SUBSCRIBED: u32 = 1;
+/// The contact no longer wants the user's presence.
+pub const XMPP_ROSTER_UNSUBSCRIBE: u32 = 2;
+/// The contact denied or cancelled the user's subscription.
+pub const XMPP_ROSTER_UNSUBSCRIBED: u32 = 3;
+
+/// Releases a callback's `userdata`; runs exactly once per registration.
+pub type xmpp_roster_free_fn = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
+
+/// A roster push changed the local roster (already updated when this runs). `change` is one of
+/// `XMPP_ROSTER_CHANGE_*`; `item` (for REMOVED: the item as it was) and `version` (the roster
+/// version after the change, NULL if none) are valid only during the call. Return 0 to go on,
+/// non-zero to make the running call return `XMPP_ROSTER_ERR_CALLBACK_ABORTED`.
+pub type xmpp_roster_roster_change_cb = Option<unsafe extern "C" fn(userdata: *mut c_void, change: u32, item: *const xmpp_roster_item, version: *const c_char) -> c_int>;
+
+/// A contact sent a subscription-related presence: `kind` is one of `XMPP_ROSTER_SUBSCRIBE`,
+/// `_SUBSCRIBED`, `_UNSUBSCRIBE`, `_UNSUBSCRIBED`; `from_bare_jid` is the contact's bare JID;
+/// `status` is NULL if none. Strings are valid only during the call. Non-zero aborts.
+pub type xmpp_roster_subscription_cb = Option<unsafe extern "C" fn(userdata: *mut c_void, kind: u32, from_bare_jid: *const c_char, status: *const c_char) -> c_int>;
+
+/// A contact's resource became available, changed its presence, or left (`available` false).
+/// `show` is one of `XMPP_ROSTER_SHOW_*`; `status` NULL if none. Strings valid only during the
+/// call. Non-zero aborts.
+pub type xmpp_roster_presence_cb = Option<unsafe extern "C" fn(userdata: *mut c_void, from_full_jid: *const c_char, available: bool, show: u32, status: *const c_char, priority: i8) -> c_int>;
+
+/// The connection ended. `reason` is `XMPP_ROSTER_OK` when `xmpp_roster_client_disconnect` asked
+/// for it, else the failure's code; `message` (never NULL) is valid only during the call.
+pub type xmpp_roster_disconnect_cb = Option<unsafe extern "C" fn(userdata: *mut c_void, reason: xmpp_roster_result, message: *const c_char)>;
+
+/// One registration: the callback, its userdata, and the finalizer that `Drop` runs once.
+pub(crate) struct Registration<F: Copy> {
+    callback: F,
+    userdata: *mut c_void,
+    free_userdata: xmpp_roster_free_fn,
+}
+
+impl<F: Copy> Drop for Registration<F> {
+    fn drop(&mut self) {
+        if let Some(free) = self.free_userdata {
+            // SAFETY: the caller registered `free` for this `userdata`; it runs once (here).
+            unsafe { free(self.userdata) };
+        }
+    }
+}
+
+/// Every registration of one client.
+#[derive(Default)]
+pub(crate) struct Callbacks {
+    roster_change: Option<Registration<unsafe extern "C" fn(*mut c_void, u32, *const xmpp_roster_item, *const c_char) -> c_int>>,
+    subscription: Option<Registration<unsafe extern "C" fn(*mut c_void, u32, *const c_char, *const c_char) -> c_int>>,
+    presence: Option<Registration<unsafe extern "C" fn(*mut c_void, *const c_char, bool, u32, *const c_char, i8) -> c_int>>,
+    disconnect: Option<Registration<unsafe extern "C" fn(*mut c_void, xmpp_roster_result, *const c_char)>>,
+}
+
+// SAFETY: the userdata pointers are only handed back to the C callbacks and finalizers, on the
+// threads the caller drives its client from (the documented contract); the library itself never
+// reads through them. The client may move between threads, so its callbacks must too.
+unsafe impl Send for Callbacks {}
+
+pub(crate) fn lock(m: &Mutex<Callbacks>) -> MutexGuard<'_, Callbacks> {
+    // A panic cannot leave `Callbacks` half-updated (replacement is one assignment).
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn opt_cstring(s: Option<&str>) -> Option<CString> {
+    s.map(to_cstring)
+}
+
+fn opt_ptr(s: &Option<CString>) -> *const c_char {
+    s.as_ref().map_or(std::ptr::null(), |c| c.as_ptr())
+}
+
+fn flow(rc: c_int) -> ControlFlow<()> {
+    if rc == 0 {
+        ControlFlow::Continue(())
+    } else {
+        ControlFlow::Break(())
+    }
+}
+
+/// The core event handler of every FFI client: calls the matching C callback, if registered.
+/// The lock is released before C runs, so a callback can never deadlock on it.
+pub(crate) fn dispatch(callbacks: &Mutex<Callbacks>, event: &Event) -> ControlFlow<()> {
+    match event {
+        Event::RosterChanged { change, item, version } => {
+            let Some((f, ud)) = lock(callbacks).roster_change.as_ref().map(|r| (r.callback, r.userdata)) else {
+                return ControlFlow::Continue(());
+            };
+            let one = SnapshotData::build(None, std::slice::from_ref(item).iter());
+            let version = opt_cstring(version.as_deref());
+            // SAFETY: a C callback the caller registered; the pointers live until it returns.
+            flow(unsafe { f(ud, change_code(*change), one.first_item(), opt_ptr(&version)) })
+        }
+        Event::Subscription { kind, from, status } => {
+            let Some((f, ud)) = lock(callbacks).subscription.as_ref().map(|r| (r.callback, r.userdata)) else {
+                return ControlFlow::Continue(());
+            };
+            let kind = match kind {
+                SubscriptionKind::Subscribe => XMPP_ROSTER_SUBSCRIBE,
+                SubscriptionKind::Subscribed => XMPP_ROSTER_SUBSCRIBED,
+                SubscriptionKind::Unsubscribe => XMPP_ROSTER_UNSUBSCRIBE,
+                SubscriptionKind::Unsubscribed => XMPP_ROSTER_UNSUBSCRIBED,
+            };
+            let from = to_cstring(from);
+            let status = opt_cstring(status.as_deref());
+            // SAFETY: as above.
+            flow(unsafe { f(ud, kind, from.as_ptr(), opt_ptr(&status)) })
+        }
+        Event::Presence(p) => {
+            let Some((f, ud)) = lock(callbacks).presence.as_ref().map(|r| (r.callback, r.userdata)) else {
+                return ControlFlow::Continue(());
+            };
+            let from = to_cstring(&p.from);
+            let status = opt_cstring(p.status.as_deref());
+            // SAFETY: as above.
+            flow(unsafe { f(ud, from.as_ptr(), p.available, show_code(p.show), opt_ptr(&status), p.priority) })
+        }
+        Event::Disconnected { reason } => {
+            let Some((f, ud)) = lock(callbacks).disconnect.as_ref().map(|r| (r.callback, r.userdata)) else {
+                return ControlFlow::Continue(());
+            };
+            let (code, message) = match reason {
+                None => (XMPP_ROSTER_OK, to_cstring("disconnected on request")),
+                Some(e) => (code_of(e), to_cstring(&e.to_string())),
+            };
+            // SAFETY: as above.
+            unsafe { f(ud, code, message.as_ptr()) };
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+/// Replaces one registration slot; the old finalizer runs after the lock is released.
+fn register<F: Copy>(client: *mut xmpp_roster_client, callback: Option<F>, userdata: *mut c_void, free_userdata: xmpp_roster_free_fn, slot: impl FnOnce(&mut Callbacks) -> &mut Option<Registration<F>>) -> Result<(), Failed> {
+    with_client(client, |inner| {
+        let new = match callback {
+            Some(callback) => Some(Registration { callback, userdata, free_userdata }),
+            None => {
+                // Removal: nothing will ever use this userdata, so release it now (exactly once).
+                drop(Registration { callback: (), userdata, free_userdata });
+                None
+            }
+        };
+        let old = std::mem::replace(slot(&mut lock(&inner.callbacks)), new);
+        drop(old);
+        Ok(())
+    })
+}
+
+/// Registers the roster-change callback, replacing (and finalizing) any earlier one. `fn` NULL
+/// removes it (and, if given, `free_userdata(userdata)` runs at once). `free_userdata` (may be
+/// NULL) runs exactly once: on replacement, removal, or `xmpp_roster_client_free`. If this call
+/// fails (NULL_PARAMETER, BUSY) nothing is registered and `free_userdata` is NOT called.
+#[no_mangle]
+pub unsafe extern "C" fn xmpp_roster_client_on_roster_change(client: *mut xmpp_roster_client, callback: xmpp_roster_roster_change_cb, userdata: *mut c_void, free_userdata: xmpp_roster_free_fn) -> xmpp_roster_result {
+    ffi_result! {
+        register(client, callback, userdata, free_userdata, |c| &mut c.roster_change)
+    }
+}
+
+/// Registers the subscription callback; same rules as `xmpp_roster_client_on_roster_change`.
+#[no_mangle]
+pub unsafe extern "C" fn xmpp_roster_client_on_subscription(client: *mut xmpp_roster_client, callback: xmpp_roster_subscription_cb, userdata: *mut c_void, free_userdata: xmpp_roster_free_fn) -> xmpp_roster_result {
+    ffi_result! {
+        register(client, callback, userdata, free_userdata, |c| &mut c.subscription)
+    }
+}
+
+/// Registers the presence callback; same rules as `xmpp_roster_client_on_roster_change`.
+#[no_mangle]
+pub unsafe extern "C" fn xmpp_roster_client_on_presence(client: *mut xmpp_roster_client, callback: xmpp_roster_presence_cb, userdata: *mut c_void, free_userdata: xmpp_roster_free_fn) -> xmpp_roster_result {
+    ffi_result! {
+        register(client, callback, userdata, free_userdata, |c| &mut c.presence)
+    }
+}
+
+/// Registers the disconnect callback; same rules as `xmpp_roster_client_on_roster_change`.
+#[no_mangle]
+pub unsafe extern "C" fn xmpp_roster_client_on_disconnect(client: *mut xmpp_roster_client, callback: xmpp_roster_disconnect_cb, userdata: *mut c_void, free_userdata: xmpp_roster_free_fn) -> xmpp_roster_result {
+    ffi_result! {
+        register(client, callback, userdata, free_userdata, |c| &mut c.disconnect)
+    }
+}

@@ -1,0 +1,142 @@
+//! Properties of the C ABI that no C test can see: every export sits behind the panic boundary,
+//! the shared library exports nothing but `xmpp_roster_*`, and the header's version macros match
+//! Cargo.toml.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("readable source dir") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The index just past the group that opens at `open` (`{`/`(`), skipping string literals.
+fn close_of(src: &[u8], open: usize) -> usize {
+    let (o, c) = (src[open], if src[open] == b'{' { b'}' } else { b')' });
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < src.len() {
+        match src[i] {
+            b'"' => {
+                i += 1;
+                while i < src.len() && src[i] != b'"' {
+                    if src[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b if b == o => depth += 1,
+            b if b == c => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    panic!("unbalanced group");
+}
+
+/// (name, body) of every `extern "C" fn NAME(...) ... { body }` definition in `src`.
+fn extern_fns(src: &str) -> Vec<(String, String, bool)> {
+    let bytes = src.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at) = src[from..].find("extern \"C\" fn ") {
+        let start = from + at;
+        let name_start = start + "extern \"C\" fn ".len();
+        let name_end = name_start + src[name_start..].find('(').expect("fn has a parameter list");
+        let name = src[name_start..name_end].trim().to_string();
+        let params_end = close_of(bytes, name_end);
+        let body_open = params_end + src[params_end..].find('{').expect("fn has a body");
+        let body_end = close_of(bytes, body_open);
+        let body = src[body_open + 1..body_end - 1].to_string();
+        let preceding = &src[..start];
+        let attr_line = preceding.lines().rev().nth(1).unwrap_or("");
+        let no_mangle = preceding.trim_end().ends_with("pub unsafe") && attr_line.trim() == "#[no_mangle]"
+            || preceding.trim_end().ends_with("pub") && attr_line.trim() == "#[no_mangle]";
+        out.push((name, body, no_mangle));
+        from = body_end;
+    }
+    out
+}
+
+#[test]
+fn every_export_is_behind_the_panic_boundary() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src/ffi"), &mut files);
+    let mut count = 0;
+    for file in &files {
+        let src = std::fs::read_to_string(file).expect("readable");
+        assert_eq!(src.matches("#[no_mangle]").count(), extern_fns(&src).len(), "{}: every #[no_mangle] item must be an extern \"C\" fn and vice versa", file.display());
+        for (name, body, no_mangle) in extern_fns(&src) {
+            count += 1;
+            assert!(no_mangle, "{}: {name} must be `#[no_mangle] pub [unsafe] extern \"C\" fn`", file.display());
+            assert!(name.starts_with("xmpp_roster_"), "{}: exported name {name} lacks the xmpp_roster_ prefix", file.display());
+            let body = body.trim();
+            let macro_name = ["ffi_result!", "ffi_value!"].into_iter().find(|m| body.starts_with(m));
+            let Some(macro_name) = macro_name else {
+                panic!("{}: {name} does not start with ffi_result! or ffi_value!", file.display());
+            };
+            // The macro must be the whole body: nothing may run outside the boundary.
+            let rest = body[macro_name.len()..].trim_start();
+            let group_end = close_of(rest.as_bytes(), 0);
+            assert!(rest[group_end..].trim().is_empty(), "{}: {name} has code after its panic boundary", file.display());
+        }
+    }
+    assert!(count >= 55, "found only {count} exported functions: the scanner is broken");
+}
+
+#[test]
+fn only_src_ffi_has_extern_c() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    for file in files.iter().filter(|f| !f.starts_with(root().join("src/ffi"))) {
+        let src = std::fs::read_to_string(file).expect("readable");
+        assert!(!src.contains("extern \"C\"") && !src.contains("no_mangle"), "{}: extern \"C\" belongs in src/ffi only", file.display());
+    }
+}
+
+#[test]
+fn header_version_macros_match_cargo_toml() {
+    let header = std::fs::read_to_string(root().join("include/xmpp_roster.h")).expect("header");
+    let value = |name: &str| -> String {
+        let prefix = format!("#define {name} ");
+        header.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("{name} missing")).trim().to_string()
+    };
+    assert_eq!(value("XMPP_ROSTER_VERSION_MAJOR"), env!("CARGO_PKG_VERSION_MAJOR"));
+    assert_eq!(value("XMPP_ROSTER_VERSION_MINOR"), env!("CARGO_PKG_VERSION_MINOR"));
+    assert_eq!(value("XMPP_ROSTER_VERSION_PATCH"), env!("CARGO_PKG_VERSION_PATCH"));
+    // SAFETY: returns a static NUL-terminated string.
+    let runtime = unsafe { std::ffi::CStr::from_ptr(xmpp_roster::ffi::version::xmpp_roster_version()) };
+    assert_eq!(runtime.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn shared_library_exports_only_prefixed_symbols_and_has_a_soname() {
+    // The cdylib is built next to this test's directory (target/<profile>/).
+    let exe = std::env::current_exe().expect("test exe path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let lib = profile_dir.join("libxmpp_roster.so");
+    assert!(lib.exists(), "{} not built", lib.display());
+    let nm = std::process::Command::new("nm").args(["-D", "--defined-only"]).arg(&lib).output().expect("nm runs (binutils)");
+    assert!(nm.status.success());
+    let symbols: Vec<String> = String::from_utf8_lossy(&nm.stdout).lines().filter_map(|l| l.split_whitespace().nth(2).map(str::to_string)).collect();
+    assert!(symbols.len() >= 55, "too few exported symbols: {symbols:?}");
+    let stray: Vec<&String> = symbols.iter().filter(|s| !s.starts_with("xmpp_roster_")).collect();
+    assert!(stray.is_empty(), "exported symbols without the xmpp_roster_ prefix: {stray:?}");
+    let readelf = std::process::Command::new("readelf").arg("-d").arg(&lib).output().expect("readelf runs");
+    assert!(String::from_utf8_lossy(&readelf.stdout).contains("Library soname: [libxmpp_roster.so.0]"));
+}
