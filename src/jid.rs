@@ -120,6 +120,9 @@ impl std::str::FromStr for Jid {
 /// Returns `None` for anything that is not a valid bare JID. Borrows when nothing changes,
 /// which is the common case for what servers send.
 pub fn normalize_bare(s: &str) -> Option<Cow<'_, str>> {
+    if is_plain_bare(s) {
+        return Some(Cow::Borrowed(s));
+    }
     if s.contains('/') {
         return None;
     }
@@ -132,7 +135,8 @@ pub fn normalize_bare(s: &str) -> Option<Cow<'_, str>> {
         Some(l) => Some(normalize_local(l).ok()?),
         None => None,
     };
-    let unchanged = matches!(domain_n, Cow::Borrowed(_)) && matches!(local_n, None | Some(Cow::Borrowed(_)));
+    // Borrowed and as long as the input: nothing was lower-cased and no trailing dot was cut.
+    let unchanged = matches!(domain_n, Cow::Borrowed(d) if d.len() == domain.len()) && matches!(local_n, None | Some(Cow::Borrowed(_)));
     if unchanged {
         return Some(Cow::Borrowed(s));
     }
@@ -140,6 +144,25 @@ pub fn normalize_bare(s: &str) -> Option<Cow<'_, str>> {
         Some(l) => format!("{l}@{domain_n}"),
         None => domain_n.into_owned(),
     }))
+}
+
+/// The fast path for what servers send almost always: `local@domain` in lower-case ASCII letters,
+/// digits and `.-_+`, with sane lengths. Anything else takes the full checks.
+fn is_plain_bare(s: &str) -> bool {
+    let b = s.as_bytes();
+    let Some(at) = memchr::memchr(b'@', b) else { return false };
+    let (local, domain) = (&b[..at], &b[at + 1..]);
+    let plain = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'_' | b'+');
+    !local.is_empty()
+        && local.len() <= MAX_PART
+        && local.iter().all(plain)
+        && !domain.is_empty()
+        && domain.len() <= 253
+        && domain.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'-'))
+        && domain[0] != b'.'
+        && domain[domain.len() - 1] != b'.'
+        && !domain.windows(2).any(|w| w == b"..")
+        && domain.split(|&c| c == b'.').all(|label| label.len() <= 63)
 }
 
 fn lowercase(s: &str) -> Cow<'_, str> {
@@ -251,5 +274,10 @@ mod tests {
         assert_eq!(normalize_bare("Romeo@LocalHost").as_deref(), Some("romeo@localhost"));
         assert_eq!(normalize_bare("romeo@localhost/res"), None);
         assert_eq!(normalize_bare("bad jid@x"), None);
+        // The ASCII fast path agrees with the full checks.
+        for s in ["a@b", "a.b-c_d+e@x-y.z9", "a@b.", "a@.b", "a@b..c", "a@-b", "@b", "a@", "a@b/c", "A@b", "a@B"] {
+            let slow = Jid::parse(s).ok().filter(|j| j.is_bare()).map(|j| j.to_string());
+            assert_eq!(normalize_bare(s).map(|c| c.into_owned()), slow, "{s}");
+        }
     }
 }

@@ -355,6 +355,17 @@ fn skip_element(reader: &mut Reader<&[u8]>) -> Result<()> {
     Ok(())
 }
 
+/// An attribute's value with references resolved and whitespace normalised; borrowed (no copy,
+/// no scan by quick-xml) in the common case where there is nothing to resolve.
+fn attr_value<'a>(a: &quick_xml::events::attributes::Attribute<'a>) -> Result<std::borrow::Cow<'a, str>> {
+    if let std::borrow::Cow::Borrowed(raw) = a.value {
+        if !raw.bytes().any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r')) {
+            return Ok(std::borrow::Cow::Borrowed(raw));
+        }
+    }
+    a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| bad(e.to_string()))
+}
+
 fn item_from_attrs(s: &BytesStart<'_>, reader: &mut Reader<&[u8]>, has_children: bool) -> Result<WireItem> {
     let mut jid = None;
     let mut name = None;
@@ -363,7 +374,7 @@ fn item_from_attrs(s: &BytesStart<'_>, reader: &mut Reader<&[u8]>, has_children:
     let mut approved = false;
     for a in s.attributes() {
         let a = a.map_err(|e| bad(e.to_string()))?;
-        let value = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| bad(e.to_string()))?;
+        let value = attr_value(&a)?;
         match a.key.as_ref() {
             "jid" => jid = Some(value),
             "name" => name = Some(value.into_owned()),

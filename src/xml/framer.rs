@@ -37,8 +37,10 @@ enum State {
     Text,
     /// Just read `<`.
     Open,
-    /// Inside `<name ...` or `</name ...`; `quote` is the open quote, if any.
-    Tag { end: bool, quote: Option<u8>, last: u8 },
+    /// Inside `<name ...` or `</name ...`, outside attribute values.
+    Tag { end: bool },
+    /// Inside a quoted attribute value of a tag.
+    Quoted { end: bool, quote: u8 },
     /// Inside `<?...`.
     Pi { last: u8 },
     /// Read `<!`, deciding between CDATA and the restricted forms.
@@ -153,50 +155,65 @@ impl Framer {
             return Ok(None);
         }
         while self.pos < self.buf.len() {
-            let b = self.buf[self.pos];
-            let here = self.pos;
-            self.pos += 1;
             match self.state {
                 State::Text => {
-                    if b == b'<' {
-                        self.markup_start = here;
-                        self.state = State::Open;
-                    } else if self.depth <= 1 && !b.is_ascii_whitespace() {
+                    // Jump to the next '<'; between stanzas only whitespace is allowed.
+                    let rest = &self.buf[self.pos..];
+                    let skip = memchr::memchr(b'<', rest).unwrap_or(rest.len());
+                    if self.depth <= 1 && !rest[..skip].iter().all(u8::is_ascii_whitespace) {
                         return Err(Error::local_stream("not-well-formed", "text outside of any stanza"));
-                    } else if self.depth >= 2 {
-                        // Skip ahead to the next '<' in one go: the common case inside big stanzas.
-                        match self.buf[self.pos..].iter().position(|&c| c == b'<') {
-                            Some(off) => self.pos += off,
-                            None => self.pos = self.buf.len(),
-                        }
+                    }
+                    self.pos += skip;
+                    if self.pos < self.buf.len() {
+                        self.markup_start = self.pos;
+                        self.pos += 1;
+                        self.state = State::Open;
                     }
                 }
                 State::Open => {
+                    let b = self.buf[self.pos];
+                    self.pos += 1;
                     self.state = match b {
-                        b'/' => State::Tag { end: true, quote: None, last: b },
+                        b'/' => State::Tag { end: true },
                         b'?' => State::Pi { last: b },
                         b'!' => State::Bang,
-                        _ => State::Tag { end: false, quote: None, last: b },
+                        _ => State::Tag { end: false },
                     };
                 }
-                State::Tag { end, quote, last } => match (quote, b) {
-                    (Some(q), c) if c == q => self.state = State::Tag { end, quote: None, last: c },
-                    (Some(_), _) => {}
-                    (None, b'"') | (None, b'\'') => self.state = State::Tag { end, quote: Some(b), last: b },
-                    (None, b'>') => {
-                        self.state = State::Text;
-                        let empty = !end && last == b'/';
-                        if let Some(frame) = self.tag_closed(end, empty, here)? {
-                            return Ok(Some(frame));
+                State::Tag { end } => {
+                    let rest = &self.buf[self.pos..];
+                    match memchr::memchr3(b'>', b'"', b'\'', rest) {
+                        None => self.pos = self.buf.len(),
+                        Some(off) => {
+                            let at = self.pos + off;
+                            self.pos = at + 1;
+                            let b = self.buf[at];
+                            if b == b'>' {
+                                self.state = State::Text;
+                                // In XML the '/' of an empty-element tag stands right before '>'.
+                                let empty = !end && at > self.markup_start + 1 && self.buf[at - 1] == b'/';
+                                if let Some(found) = self.tag_closed(end, empty, at)? {
+                                    return Ok(Some(found));
+                                }
+                            } else {
+                                self.state = State::Quoted { end, quote: b };
+                            }
                         }
                     }
-                    (None, b'<') => return Err(Error::local_stream("not-well-formed", "'<' inside a tag")),
-                    (None, c) => {
-                        let last = if c.is_ascii_whitespace() { last } else { c };
-                        self.state = State::Tag { end, quote: None, last };
+                }
+                State::Quoted { end, quote } => {
+                    let rest = &self.buf[self.pos..];
+                    match memchr::memchr(quote, rest) {
+                        None => self.pos = self.buf.len(),
+                        Some(off) => {
+                            self.pos += off + 1;
+                            self.state = State::Tag { end };
+                        }
                     }
-                },
+                }
                 State::Pi { last } => {
+                    let b = self.buf[self.pos];
+                    self.pos += 1;
                     // Only the XML declaration before the stream header is allowed (RFC 6120 §11.1).
                     let decl = self.depth == 0 && self.buf[self.markup_start..].starts_with(b"<?xml ");
                     let enough = self.pos - self.markup_start >= 6;
@@ -212,6 +229,7 @@ impl Framer {
                     }
                 }
                 State::Bang => {
+                    self.pos += 1;
                     let seen = &self.buf[self.markup_start..self.pos];
                     if seen.len() < 9 {
                         let want: &[u8] = if seen.get(2) == Some(&b'[') { b"<![CDATA[" } else { b"<!--" };
@@ -231,6 +249,8 @@ impl Framer {
                     }
                 }
                 State::CData { brackets } => {
+                    let b = self.buf[self.pos];
+                    self.pos += 1;
                     self.state = match (brackets, b) {
                         (2.., b'>') => State::Text,
                         (n, b']') => State::CData { brackets: (n + 1).min(2) },
@@ -238,18 +258,25 @@ impl Framer {
                     };
                 }
             }
-            if let Some(s) = self.stanza_start {
-                if self.pos - s > self.max_stanza {
-                    return Err(Error::local_stream(
-                        "policy-violation",
-                        format!("stanza larger than the limit of {} bytes", self.max_stanza),
-                    ));
-                }
-            } else if self.pos - self.markup_start > 64 * 1024 && self.state != State::Text {
-                return Err(Error::local_stream("policy-violation", "stream header larger than 64 KiB"));
-            }
         }
+        self.check_size()?;
         Ok(None)
+    }
+
+    /// Refuses a stanza (or stream header) that grew past its limit. Checked once per scan, so a
+    /// stanza can overshoot by at most one read before it is refused.
+    fn check_size(&self) -> Result<()> {
+        if let Some(s) = self.stanza_start {
+            if self.pos - s > self.max_stanza {
+                return Err(Error::local_stream(
+                    "policy-violation",
+                    format!("stanza larger than the limit of {} bytes", self.max_stanza),
+                ));
+            }
+        } else if self.state != State::Text && self.pos - self.markup_start > 64 * 1024 {
+            return Err(Error::local_stream("policy-violation", "stream header larger than 64 KiB"));
+        }
+        Ok(())
     }
 
     /// Updates the depth when a tag ends at `gt` (the index of its '>') and says what completed.
