@@ -601,3 +601,80 @@ fn calls_that_need_a_connection_say_so() {
     assert!(matches!(client.set_item("a@b", None, &[""]), Err(Error::InvalidArgument(_))));
     assert!(matches!(client.set_item("a@b", Some("nul\0"), &[]), Err(Error::InvalidArgument(_))));
 }
+
+/// A login that advertises `extra_features` after authentication and answers a required session.
+fn login_with_features(c: &mut support::fake_server::FakeConn, extra_features: &str) {
+    c.expect("<stream:stream");
+    c.expect(">");
+    c.send(HEADER);
+    c.send("<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>");
+    c.expect("</auth>");
+    c.send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    c.expect("<stream:stream");
+    c.expect(">");
+    c.send(HEADER);
+    c.send(format!("<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>{extra_features}</stream:features>"));
+    let id = c.expect_iq("set");
+    c.send(format!("<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@localhost/balcony</jid></bind></iq>"));
+}
+
+#[test]
+fn roster_ver_is_sent_only_when_the_server_advertises_versioning() {
+    for (features, want) in [("", None), ("<ver xmlns='urn:xmpp:features:rosterver'/>", Some("ver=''"))] {
+        let server = FakeServer::start(move |c| {
+            login_with_features(c, features);
+            let get = c.expect("</iq>");
+            c.send(format!("<iq type='result' id='{}'><query xmlns='jabber:iq:roster'/></iq>", support::fake_server::id_of(&get)));
+            // The second fetch carries the version the first one got (none here: still '').
+        });
+        let mut client = client_for(server.port, T);
+        client.connect().unwrap();
+        assert_eq!(client.supports_roster_versioning(), want.is_some());
+        client.fetch_roster().unwrap();
+        let transcript = server.finish();
+        let get = &transcript[transcript.find("<iq type='get'").unwrap()..];
+        let get = &get[..get.find("</iq>").unwrap()];
+        match want {
+            Some(attr) => assert!(get.contains(attr), "{get}"),
+            None => assert!(!get.contains("ver="), "{get}"),
+        }
+    }
+}
+
+#[test]
+fn a_required_session_is_established_and_an_optional_one_skipped() {
+    for required in [true, false] {
+        let server = FakeServer::start(move |c| {
+            let optional = if required { "" } else { "<optional/>" };
+            login_with_features(c, &format!("<session xmlns='urn:ietf:params:xml:ns:xmpp-session'>{optional}</session>"));
+            if required {
+                let id = c.expect_iq("set");
+                c.send(format!("<iq type='result' id='{id}' from='localhost'/>"));
+            }
+            c.drain_for(Duration::from_millis(100));
+        });
+        let mut client = client_for(server.port, T);
+        client.connect().unwrap();
+        let transcript = server.finish();
+        assert_eq!(transcript.contains("xmpp-session"), required, "{transcript}");
+    }
+}
+
+#[test]
+fn events_fire_from_inside_a_call_that_waits_for_its_own_answer() {
+    let server = FakeServer::start(|c| {
+        c.login();
+        let id = c.expect_iq("get");
+        c.send("<presence from='romeo@localhost/orchard'/>");
+        c.send("<presence from='nurse@localhost' type='subscribe'/>");
+        c.send(format!("<iq type='result' id='{id}'><query xmlns='jabber:iq:roster' ver='1'/></iq>"));
+    });
+    let mut client = client_for(server.port, T);
+    let events = record_events(&mut client);
+    client.connect().unwrap();
+    client.fetch_roster().unwrap();
+    server.finish();
+    let ev = events.lock().unwrap();
+    assert!(matches!(ev[0], Event::Presence(ref p) if p.from == "romeo@localhost/orchard"), "{ev:?}");
+    assert!(matches!(ev[1], Event::Subscription { kind: SubscriptionKind::Subscribe, .. }), "{ev:?}");
+}
