@@ -43,8 +43,9 @@ pub struct Cli {
 #[command(next_help_heading = "Connection")]
 pub struct ConnArgs {
     /// The account, e.g. juliet@example.com
-    #[arg(long, env = "XMPP_ROSTER_JID", value_name = "JID", global = true)]
-    pub jid: Option<String>,
+    // Its own id: the subcommands' positional JID is also called `jid`.
+    #[arg(id = "account", long = "jid", env = "XMPP_ROSTER_JID", value_name = "JID", global = true)]
+    pub account: Option<String>,
 
     /// Read the password from the first line of FILE ('-' reads standard input) instead of the
     /// environment variable XMPP_ROSTER_PASSWORD

@@ -81,9 +81,9 @@ impl Context {
             Error::NotConnected => Failure::new(Exit::Connection, format!("{doing}: not connected to {}", self.address)),
             Error::Tls(m) => Failure::new(Exit::Tls, format!("{doing}: {m}: {}", tls_fix(&m))),
             Error::Auth { condition, text } => {
-                let detail = match text {
-                    Some(t) if !t.is_empty() => format!("{condition}: {t}"),
-                    _ => condition.clone(),
+                let said = match text {
+                    Some(t) if !t.is_empty() => format!(" (the server said: {t})"),
+                    _ => String::new(),
                 };
                 let fix = match condition.as_str() {
                     "not-authorized" | "credentials-expired" | "invalid-authzid" => format!(
@@ -97,7 +97,7 @@ impl Context {
                     "temporary-auth-failure" => "the server had a temporary problem; try again later".to_string(),
                     _ => format!("check the JID {} and the password in {}", self.account, self.password_source),
                 };
-                Failure::new(Exit::Auth, format!("authentication failed ({detail}): {fix}"))
+                Failure::new(Exit::Auth, format!("authentication failed ({condition}): {fix}{said}"))
             }
             Error::Stream { condition, text, by_server } => {
                 let detail = match text {

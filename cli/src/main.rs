@@ -96,6 +96,15 @@ fn run(cli: Cli) -> CliResult<()> {
     result
 }
 
+/// "1 contact", "2 contacts".
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 fn sorted(items: &[RosterItem]) -> Vec<&RosterItem> {
     let mut v: Vec<&RosterItem> = items.iter().collect();
     v.sort_by(|a, b| a.jid.cmp(&b.jid));
@@ -250,7 +259,7 @@ fn export(s: &mut Session, file: &Path) -> CliResult<()> {
     let items: Vec<RosterItem> = sorted(roster.items()).into_iter().cloned().collect();
     transfer::write_file(file, &transfer::export_json(&s.ctx.account, roster.version(), &items))?;
     if file != Path::new("-") {
-        out(&format!("exported {} contacts of {} to {}\n", items.len(), s.ctx.account, file.display()))?;
+        out(&format!("exported {} of {} to {}\n", plural(items.len(), "contact"), s.ctx.account, file.display()))?;
     }
     Ok(())
 }
@@ -323,7 +332,7 @@ fn apply(s: &mut Session, actions: &[Action]) -> CliResult<()> {
         eprintln!("xmpp-roster: {r}");
     }
     if refused.is_empty() {
-        out(&format!("applied {total} changes\n"))
+        out(&format!("applied {}\n", plural(total, "change")))
     } else {
         Err(Failure::new(Exit::Server, format!("applied {} of {total} changes; the server refused {}", total - refused.len(), refused.len())))
     }

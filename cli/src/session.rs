@@ -128,7 +128,7 @@ fn warn_if_readable_by_others(path: &Path) {
 /// to be usable, so usage errors never wait on a timeout.
 pub fn connect(args: &ConnArgs) -> CliResult<Session> {
     let jid = args
-        .jid
+        .account
         .as_deref()
         .filter(|j| !j.trim().is_empty())
         .ok_or_else(|| Failure::usage("no account: pass --jid JID or set XMPP_ROSTER_JID"))?;

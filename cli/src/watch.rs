@@ -91,10 +91,14 @@ pub fn run(mut s: Session, args: &WatchArgs) -> CliResult<()> {
     let limit = args.count;
     let json = args.json;
     let counter = Arc::clone(&seen);
+    let me = s.client.bound_jid().map(|j| j.as_str().to_string());
     s.client.set_event_handler(Some(Box::new(move |e: &Event| {
-        // The polite end of our own `disconnect` is not news.
-        if matches!(e, Event::Disconnected { reason: None }) {
-            return ControlFlow::Continue(());
+        match e {
+            // The polite end of our own `disconnect` is not news.
+            Event::Disconnected { reason: None } => return ControlFlow::Continue(()),
+            // Nor is the server reflecting this session's own presence back to it.
+            Event::Presence(p) if Some(&p.from) == me.as_ref() => return ControlFlow::Continue(()),
+            _ => {}
         }
         let line = if json { json_line(e).to_string() } else { text_line(e) };
         let mut out = std::io::stdout().lock();
