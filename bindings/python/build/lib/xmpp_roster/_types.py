@@ -1,0 +1,147 @@
+"""Value types: roster items, enumerations and the events callbacks receive."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+from ._errors import XmppRosterError
+
+
+class Subscription(str, enum.Enum):
+    """The ``subscription`` attribute of a roster item (RFC 6121 §2.1.2.5).
+
+    A ``str`` subclass: ``item.subscription == "both"`` works.
+    """
+
+    NONE = "none"
+    """Neither side sees the other's presence."""
+    TO = "to"
+    """The user sees the contact's presence."""
+    FROM = "from"
+    """The contact sees the user's presence."""
+    BOTH = "both"
+    """Both see each other's presence."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class RosterChange(str, enum.Enum):
+    """What a roster push did to the local roster."""
+
+    ADDED = "added"
+    UPDATED = "updated"
+    REMOVED = "removed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class SubscriptionKind(str, enum.Enum):
+    """The ``type`` of an incoming subscription presence (RFC 6121 §3)."""
+
+    SUBSCRIBE = "subscribe"
+    """The contact asks to see the user's presence (answer with approve() or deny())."""
+    SUBSCRIBED = "subscribed"
+    """The contact approved the user's request."""
+    UNSUBSCRIBE = "unsubscribe"
+    """The contact no longer wants the user's presence."""
+    UNSUBSCRIBED = "unsubscribed"
+    """The contact denied or cancelled the user's subscription."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Show(str, enum.Enum):
+    """The ``<show/>`` of an available presence; ``AVAILABLE`` when there is none."""
+
+    AVAILABLE = "available"
+    AWAY = "away"
+    CHAT = "chat"
+    DND = "dnd"
+    XA = "xa"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# Index = the C enumeration value.
+SUBSCRIPTIONS = (Subscription.NONE, Subscription.TO, Subscription.FROM, Subscription.BOTH)
+CHANGES = (RosterChange.ADDED, RosterChange.UPDATED, RosterChange.REMOVED)
+SUBSCRIPTION_KINDS = (
+    SubscriptionKind.SUBSCRIBE,
+    SubscriptionKind.SUBSCRIBED,
+    SubscriptionKind.UNSUBSCRIBE,
+    SubscriptionKind.UNSUBSCRIBED,
+)
+SHOWS = (Show.AVAILABLE, Show.AWAY, Show.CHAT, Show.DND, Show.XA)
+
+
+@dataclass(frozen=True)
+class RosterItem:
+    """One contact in the roster (an ``<item/>`` of ``jabber:iq:roster``). Immutable."""
+
+    __slots__ = ("jid", "name", "subscription", "ask", "approved", "groups")
+
+    jid: str
+    """The contact's bare JID, e.g. ``juliet@example.com``."""
+    name: Optional[str]
+    """The user's name for the contact, or ``None``."""
+    subscription: Subscription
+    """Who sees whose presence."""
+    ask: bool
+    """True while the user's own subscription request is pending (``ask='subscribe'``)."""
+    approved: bool
+    """True if the user pre-approved the contact's subscription (``approved='true'``)."""
+    groups: Tuple[str, ...]
+    """The groups the contact is in, in server order."""
+
+
+@dataclass(frozen=True)
+class RosterEvent:
+    """A roster push from the server changed the local roster (RFC 6121 §2.1.6)."""
+
+    change: RosterChange
+    item: RosterItem
+    """The item after the change (for ``REMOVED``: the item as it was)."""
+    version: Optional[str]
+    """The roster version after the change, ``None`` if the server uses no versioning."""
+
+
+@dataclass(frozen=True)
+class SubscriptionEvent:
+    """A contact sent a subscription-related presence (RFC 6121 §3)."""
+
+    kind: SubscriptionKind
+    jid: str
+    """The contact's bare JID."""
+    status: Optional[str]
+    """The optional ``<status/>`` text that came with it."""
+
+
+@dataclass(frozen=True)
+class PresenceEvent:
+    """A contact's resource became available, changed its presence, or left (RFC 6121 §4)."""
+
+    jid: str
+    """The sender's full JID (``contact@domain/resource``), or bare if it had no resource."""
+    available: bool
+    """False for ``type='unavailable'``."""
+    show: Show
+    status: Optional[str]
+    priority: int
+    """-128..127."""
+
+
+@dataclass(frozen=True)
+class DisconnectEvent:
+    """The connection ended."""
+
+    error: Optional[XmppRosterError]
+    """Why, as the exception a call would have raised; ``None`` when ``disconnect()`` or
+    ``close()`` asked for it."""
+    message: str
+    """The library's description of the reason (empty when requested)."""
