@@ -17,7 +17,8 @@ use crate::config::{Config, TlsMode};
 use crate::error::{Error, Result, StanzaError};
 use crate::event::{Event, PresenceInfo, Show, SubscriptionKind};
 use crate::jid::{normalize_bare, Jid};
-use crate::roster::{self, Roster, RosterChange, RosterIq, RosterItem, RosterSnapshot, WireItem};
+use crate::roster::{Roster, RosterChange, RosterItem, RosterSnapshot};
+use crate::roster_decode::{self, RosterIq, WireItem};
 use crate::sasl::{self, Mechanism, Scram};
 use crate::transport::{self, Conn, Interrupter, TlsSettings, Waker};
 use crate::xml::element::{parse_element, parse_start_tag, Scope};
@@ -150,21 +151,19 @@ fn stream_error_of(el: &Element) -> Error {
     }
 }
 
+/// Decodes one stanza: roster results and pushes straight into items, the rest into a tree.
 fn decode(bytes: &[u8], scope: &Scope) -> Result<Incoming> {
+    let is_roster = |iq: &RosterIq| iq.iq_type == "result" || iq.iq_type == "set";
     if bytes.starts_with(b"<iq") {
-        if let Some(iq) = roster::decode_roster_iq(bytes)? {
-            if iq.iq_type == "result" || iq.iq_type == "set" {
-                return Ok(Incoming::Roster(iq));
-            }
-        }
-    }
-    let el = parse_element(bytes, scope)?;
-    if el.is("iq", ns::CLIENT) && matches!(el.attr("type"), Some("result") | Some("set")) {
-        if let Some(iq) = roster::decode_roster_element(&el) {
+        if let Some(iq) = roster_decode::decode_common_shape(bytes).filter(is_roster) {
             return Ok(Incoming::Roster(iq));
         }
     }
-    Ok(Incoming::Element(el))
+    let el = parse_element(bytes, scope)?;
+    match roster_decode::from_element(&el).filter(is_roster) {
+        Some(iq) => Ok(Incoming::Roster(iq)),
+        None => Ok(Incoming::Element(el)),
+    }
 }
 
 impl Client {

@@ -6,6 +6,7 @@ pub mod ffi;
 pub mod event;
 pub mod jid;
 pub mod roster;
+pub mod roster_decode;
 pub mod sasl;
 pub mod transport;
 pub mod xml;

@@ -181,8 +181,9 @@ impl Framer {
                     };
                 }
                 State::Tag { end } => {
+                    // Tags are short: a plain byte loop beats a vectorised search call per quote.
                     let rest = &self.buf[self.pos..];
-                    match memchr::memchr3(b'>', b'"', b'\'', rest) {
+                    match rest.iter().position(|&b| matches!(b, b'>' | b'"' | b'\'')) {
                         None => self.pos = self.buf.len(),
                         Some(off) => {
                             let at = self.pos + off;
@@ -203,7 +204,7 @@ impl Framer {
                 }
                 State::Quoted { end, quote } => {
                     let rest = &self.buf[self.pos..];
-                    match memchr::memchr(quote, rest) {
+                    match rest.iter().position(|&b| b == quote) {
                         None => self.pos = self.buf.len(),
                         Some(off) => {
                             self.pos += off + 1;

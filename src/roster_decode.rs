@@ -1,0 +1,581 @@
+//! Decoding `<iq/>` stanzas that carry a `jabber:iq:roster` query: fetch results and pushes.
+//!
+//! Two decoders give the same result. The fast one reads the shape every server sends (the
+//! elements `iq`, `query`, `item`, `group`, unprefixed, with the attributes RFC 6121 defines) in a
+//! single pass straight into [`RosterItem`]s: no element tree, no per-attribute allocation, about
+//! one allocation per string kept. Anything else (namespace prefixes, extension attributes or
+//! children, CDATA, malformed markup) makes it step aside, and the general element tree decodes
+//! the stanza with full XML and namespace checks. A test holds the two to identical output.
+
+use crate::error::Result;
+use crate::jid::normalize_bare;
+use crate::roster::{RosterItem, Subscription};
+use crate::xml::element::{parse_element, Scope};
+use crate::xml::{ns, Element};
+use std::borrow::Cow;
+
+/// One `<item/>` as received: an item, or a removal (`subscription='remove'`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireItem {
+    Item(RosterItem),
+    Remove(String),
+    /// An item this client cannot use (bad JID, unknown subscription); the reason is given.
+    Invalid(String),
+}
+
+/// A decoded `<iq/>` carrying a `jabber:iq:roster` query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterIq {
+    pub iq_type: String,
+    pub id: String,
+    pub from: Option<String>,
+    /// The query's `ver` attribute.
+    pub ver: Option<String>,
+    pub items: Vec<WireItem>,
+}
+
+/// Decodes `bytes` if it is an `<iq/>` with a roster query; `Ok(None)` for any other stanza.
+/// Errors are the stream errors malformed XML calls for.
+pub fn decode_roster_iq(bytes: &[u8], scope: &Scope) -> Result<Option<RosterIq>> {
+    if let Some(iq) = decode_common_shape(bytes) {
+        return Ok(Some(iq));
+    }
+    let el = parse_element(bytes, scope)?;
+    Ok(from_element(&el))
+}
+
+/// The fast decoder alone: `None` when the stanza is not of the common shape (which includes
+/// every malformed one); the caller then decodes the element tree.
+pub fn decode_common_shape(bytes: &[u8]) -> Option<RosterIq> {
+    fast::decode(std::str::from_utf8(bytes).ok()?)
+}
+
+/// Decodes an element tree that is an `<iq/>` with a roster query.
+pub fn from_element(el: &Element) -> Option<RosterIq> {
+    if !el.is("iq", ns::CLIENT) {
+        return None;
+    }
+    let query = el.child("query", ns::ROSTER)?;
+    let items = query
+        .children
+        .iter()
+        .filter(|c| c.is("item", ns::ROSTER))
+        .map(|it| {
+            let groups = it.children.iter().filter(|c| c.is("group", ns::ROSTER)).map(|g| g.text.clone()).collect();
+            make_item(
+                it.attr("jid"),
+                it.attr("name").map(str::to_string),
+                it.attr("subscription"),
+                it.attr("ask") == Some("subscribe"),
+                matches!(it.attr("approved"), Some("true") | Some("1")),
+                groups,
+            )
+        })
+        .collect();
+    Some(RosterIq {
+        iq_type: el.attr("type").unwrap_or_default().to_string(),
+        id: el.attr("id").unwrap_or_default().to_string(),
+        from: el.attr("from").map(str::to_string),
+        ver: query.attr("ver").map(str::to_string),
+        items,
+    })
+}
+
+/// Turns an item's decoded attributes into what it means for the roster (both decoders).
+fn make_item(jid: Option<&str>, name: Option<String>, subscription: Option<&str>, ask: bool, approved: bool, mut groups: Vec<String>) -> WireItem {
+    let Some(raw_jid) = jid else {
+        return WireItem::Invalid("item without a jid".into());
+    };
+    let Some(jid) = normalize_bare(raw_jid) else {
+        return WireItem::Invalid(format!("item with an invalid JID {raw_jid:?}"));
+    };
+    let subscription = match subscription {
+        None => Subscription::None,
+        Some("remove") => return WireItem::Remove(jid.into_owned()),
+        Some(s) => match Subscription::parse(s) {
+            Some(sub) => sub,
+            None => return WireItem::Invalid(format!("item with an unknown subscription {s:?}")),
+        },
+    };
+    canonical_groups(&mut groups);
+    WireItem::Item(RosterItem { jid: jid.into_owned(), name, subscription, ask, approved, groups })
+}
+
+/// Sorts and de-duplicates groups in O(k log k) (a contains() check per group would let a
+/// hostile item with many groups cost quadratic time).
+pub(crate) fn canonical_groups(groups: &mut Vec<String>) {
+    if groups.len() > 1 {
+        groups.sort_unstable();
+        groups.dedup();
+    }
+}
+
+/// The single-pass decoder for the common shape. Every function returns `None` to mean "not the
+/// common shape": the caller then uses the element tree, which also reports real errors.
+mod fast {
+    use super::*;
+
+    struct Cursor<'a> {
+        s: &'a str,
+        i: usize,
+    }
+
+    fn is_ws(b: u8) -> bool {
+        matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+    }
+
+    impl<'a> Cursor<'a> {
+        fn bytes(&self) -> &'a [u8] {
+            self.s.as_bytes()
+        }
+        fn skip_ws(&mut self) -> bool {
+            let start = self.i;
+            while self.i < self.s.len() && is_ws(self.bytes()[self.i]) {
+                self.i += 1;
+            }
+            self.i > start
+        }
+        fn eat(&mut self, lit: &str) -> bool {
+            if self.s[self.i..].starts_with(lit) {
+                self.i += lit.len();
+                true
+            } else {
+                false
+            }
+        }
+        /// An ASCII XML name (prefixes included: the caller rejects them).
+        fn name(&mut self) -> Option<&'a str> {
+            let b = self.bytes();
+            let start = self.i;
+            if start >= b.len() || !(b[start].is_ascii_alphabetic() || b[start] == b'_' || b[start] == b':') {
+                return None;
+            }
+            self.i += 1;
+            while self.i < b.len() && (b[self.i].is_ascii_alphanumeric() || matches!(b[self.i], b'.' | b'-' | b'_' | b':')) {
+                self.i += 1;
+            }
+            Some(&self.s[start..self.i])
+        }
+        /// `<name` of a start tag.
+        fn open(&mut self, name: &str) -> Option<()> {
+            if !self.eat("<") || self.name()? != name {
+                return None;
+            }
+            Some(())
+        }
+        /// `</name WS? >`.
+        fn close(&mut self, name: &str) -> Option<()> {
+            self.skip_ws();
+            if !self.eat("</") || self.name()? != name {
+                return None;
+            }
+            self.skip_ws();
+            self.eat(">").then_some(())
+        }
+        /// Attributes up to `>` or `/>`; calls `each(name, raw value)`. Returns true for `/>`.
+        fn attrs(&mut self, mut each: impl FnMut(&'a str, &'a str) -> Option<()>) -> Option<bool> {
+            loop {
+                let spaced = self.skip_ws();
+                if self.eat("/>") {
+                    return Some(true);
+                }
+                if self.eat(">") {
+                    return Some(false);
+                }
+                if !spaced {
+                    return None;
+                }
+                let name = self.name()?;
+                self.skip_ws();
+                if !self.eat("=") {
+                    return None;
+                }
+                self.skip_ws();
+                let quote = *self.bytes().get(self.i)?;
+                if quote != b'\'' && quote != b'"' {
+                    return None;
+                }
+                let end = self.i + 1 + memchr::memchr(quote, &self.bytes()[self.i + 1..])?;
+                let raw = &self.s[self.i + 1..end];
+                if raw.contains('<') {
+                    return None;
+                }
+                self.i = end + 1;
+                each(name, raw)?;
+            }
+        }
+        /// Character data up to the next `<`.
+        fn text(&mut self) -> &'a str {
+            let end = memchr::memchr(b'<', &self.bytes()[self.i..]).map_or(self.s.len(), |o| self.i + o);
+            let t = &self.s[self.i..end];
+            self.i = end;
+            t
+        }
+    }
+
+    /// An attribute value: line ends and white space normalised, references resolved
+    /// (XML 1.0 §2.11, §3.3.3). Borrowed when there is nothing to do.
+    fn attr_value(raw: &str) -> Option<Cow<'_, str>> {
+        if !raw.bytes().any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r')) {
+            return Some(Cow::Borrowed(raw));
+        }
+        let mut out = String::with_capacity(raw.len());
+        decode_into(&mut out, raw, true)?;
+        Some(Cow::Owned(out))
+    }
+
+    /// Character data: line ends normalised, references resolved.
+    fn text_value(raw: &str) -> Option<String> {
+        let mut out = String::with_capacity(raw.len());
+        if !raw.bytes().any(|b| b == b'&' || b == b'\r') {
+            out.push_str(raw);
+            return Some(out);
+        }
+        decode_into(&mut out, raw, false)?;
+        Some(out)
+    }
+
+    /// One pass over `raw`: `\r\n` and `\r` become `\n` (in attributes, tabs and line ends
+    /// become spaces), references are resolved. `None` for an unknown entity or a character
+    /// reference XML does not allow: the element tree then reports the stream error.
+    fn decode_into(out: &mut String, raw: &str, attr: bool) -> Option<()> {
+        let b = raw.as_bytes();
+        let (mut i, mut start) = (0, 0);
+        while i < b.len() {
+            let replacement = match b[i] {
+                b'&' => {
+                    out.push_str(&raw[start..i]);
+                    let (c, len) = reference(&raw[i..])?;
+                    out.push(c);
+                    i += len;
+                    start = i;
+                    continue;
+                }
+                b'\r' => {
+                    out.push_str(&raw[start..i]);
+                    i += if b.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                    start = i;
+                    out.push(if attr { ' ' } else { '\n' });
+                    continue;
+                }
+                b'\t' | b'\n' if attr => ' ',
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            out.push_str(&raw[start..i]);
+            out.push(replacement);
+            i += 1;
+            start = i;
+        }
+        out.push_str(&raw[start..]);
+        Some(())
+    }
+
+    /// The character a reference at the start of `s` (`&...;`) stands for, and its length.
+    fn reference(s: &str) -> Option<(char, usize)> {
+        let semi = s.as_bytes().iter().take(12).position(|&b| b == b';')?;
+        let name = &s[1..semi];
+        let c = match name {
+            "lt" => '<',
+            "gt" => '>',
+            "amp" => '&',
+            "quot" => '"',
+            "apos" => '\'',
+            _ => {
+                let code = if let Some(hex) = name.strip_prefix("#x") {
+                    u32::from_str_radix(hex, 16).ok()?
+                } else {
+                    name.strip_prefix('#')?.parse::<u32>().ok()?
+                };
+                if !name[1..].bytes().skip(usize::from(name.starts_with("#x"))).all(|b| b.is_ascii_hexdigit()) {
+                    return None;
+                }
+                let c = char::from_u32(code)?;
+                // XML 1.0 Char: no NUL, no other C0 controls but tab and line ends, no U+FFFE/F.
+                if (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}') {
+                    return None;
+                }
+                c
+            }
+        };
+        Some((c, semi + 1))
+    }
+
+    /// Namespace declarations and prefixed names are left to the element tree.
+    fn reject_namespacing(name: &str) -> Option<()> {
+        (!name.contains(':') && name != "xmlns").then_some(())
+    }
+
+    pub(super) fn decode(s: &str) -> Option<RosterIq> {
+        let mut c = Cursor { s, i: 0 };
+        c.open("iq")?;
+        let mut iq = RosterIq { iq_type: String::new(), id: String::new(), from: None, ver: None, items: Vec::new() };
+        let mut seen = [false; 5];
+        let iq_empty = c.attrs(|name, raw| {
+            let slot = ["type", "id", "from", "to", "xmlns"].iter().position(|n| *n == name);
+            match slot {
+                Some(k) if !seen[k] => seen[k] = true,
+                _ if name == "xml:lang" => return Some(()),
+                _ => return None,
+            }
+            let v = attr_value(raw)?;
+            match name {
+                "type" => iq.iq_type = v.into_owned(),
+                "id" => iq.id = v.into_owned(),
+                "from" => iq.from = Some(v.into_owned()),
+                "xmlns" if v != ns::CLIENT => return None,
+                _ => {}
+            }
+            Some(())
+        })?;
+        if iq_empty {
+            return None;
+        }
+        c.skip_ws();
+        c.open("query")?;
+        let mut query_ns = false;
+        let mut ver_seen = false;
+        let query_empty = c.attrs(|name, raw| {
+            match name {
+                "xmlns" if !query_ns && raw == ns::ROSTER => query_ns = true,
+                "ver" if !ver_seen => {
+                    ver_seen = true;
+                    iq.ver = Some(attr_value(raw)?.into_owned());
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        if !query_ns {
+            return None;
+        }
+        if !query_empty {
+            loop {
+                c.skip_ws();
+                if c.s[c.i..].starts_with("</") {
+                    c.close("query")?;
+                    break;
+                }
+                iq.items.push(item(&mut c)?);
+            }
+        }
+        c.close("iq")?;
+        c.skip_ws();
+        (c.i == s.len()).then_some(iq)
+    }
+
+    fn item(c: &mut Cursor<'_>) -> Option<WireItem> {
+        c.open("item")?;
+        let (mut jid, mut name, mut subscription, mut ask, mut approved) = (None, None, None, None, None);
+        let empty = c.attrs(|attr, raw| {
+            reject_namespacing(attr)?;
+            let slot = match attr {
+                "jid" => &mut jid,
+                "name" => &mut name,
+                "subscription" => &mut subscription,
+                "ask" => &mut ask,
+                "approved" => &mut approved,
+                _ => return None,
+            };
+            if slot.is_some() {
+                return None; // duplicate attribute: malformed, let the tree say so
+            }
+            *slot = Some(attr_value(raw)?);
+            Some(())
+        })?;
+        let mut groups = Vec::new();
+        if !empty {
+            loop {
+                c.skip_ws();
+                if c.s[c.i..].starts_with("</") {
+                    c.close("item")?;
+                    break;
+                }
+                c.open("group")?;
+                if c.attrs(|_, _| None)? {
+                    groups.push(String::new());
+                    continue;
+                }
+                let raw = c.text();
+                groups.push(text_value(raw)?);
+                c.close("group")?;
+            }
+        }
+        Some(make_item(
+            jid.as_deref(),
+            name.map(Cow::into_owned),
+            subscription.as_deref(),
+            ask.as_deref() == Some("subscribe"),
+            matches!(approved.as_deref(), Some("true") | Some("1")),
+            groups,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope() -> Scope {
+        Scope::client_stream()
+    }
+
+    fn item(jid: &str) -> RosterItem {
+        RosterItem { jid: jid.into(), ..Default::default() }
+    }
+
+    /// Both decoders, which must agree whenever the fast one takes the stanza.
+    fn both(xml: &str) -> (Option<RosterIq>, Option<RosterIq>) {
+        let fast = fast::decode(xml);
+        let slow = parse_element(xml.as_bytes(), &scope()).ok().and_then(|el| from_element(&el));
+        (fast, slow)
+    }
+
+    #[test]
+    fn decodes_a_full_result_with_every_field() {
+        let xml = "<iq type='result' id='r1' to='juliet@example.com/balcony'><query xmlns='jabber:iq:roster' ver='ver7'>
+            <item jid='Nurse@Example.com'/>
+            <item jid='romeo@example.net' name='Romeo &amp; &#x263A;' subscription='both' approved='true' ask='subscribe'><group>Lovers</group><group>Friends</group><group>Lovers</group></item>
+            </query></iq>";
+        let (fast, slow) = both(xml);
+        let iq = fast.expect("the common shape takes the fast path");
+        assert_eq!(Some(&iq), slow.as_ref());
+        assert_eq!(iq.iq_type, "result");
+        assert_eq!(iq.id, "r1");
+        assert_eq!(iq.ver.as_deref(), Some("ver7"));
+        assert_eq!(iq.items[0], WireItem::Item(item("nurse@example.com")));
+        let WireItem::Item(romeo) = &iq.items[1] else { panic!() };
+        assert_eq!(romeo.name.as_deref(), Some("Romeo & \u{263A}"));
+        assert_eq!(romeo.subscription, Subscription::Both);
+        assert!(romeo.ask && romeo.approved);
+        assert_eq!(romeo.groups, vec!["Friends", "Lovers"]);
+    }
+
+    #[test]
+    fn many_groups_are_sorted_and_deduplicated_in_n_log_n() {
+        let many: String = (0..20_000).rev().map(|i| format!("<group>g{}</group>", i % 10_000)).collect();
+        let xml = format!("<iq type='result' id='x'><query xmlns='jabber:iq:roster'><item jid='a@b'>{many}</item></query></iq>");
+        let iq = fast::decode(&xml).unwrap();
+        let WireItem::Item(a) = &iq.items[0] else { panic!() };
+        assert_eq!(a.groups.len(), 10_000);
+        assert!(a.groups.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+    }
+
+    #[test]
+    fn removals_and_unusable_items_are_reported_the_same_by_both() {
+        let xml = "<iq type='set' id='p' from='a@b'><query xmlns='jabber:iq:roster' ver='2'><item jid='x@y' subscription='remove'/><item jid='bad jid@y'/><item jid='z@y' subscription='weird'/><item name='no jid'/><item jid='q@y' name='Q'><group>G</group></item></query></iq>";
+        let (fast, slow) = both(xml);
+        let fast = fast.unwrap();
+        assert_eq!(Some(&fast), slow.as_ref());
+        assert_eq!(fast.items[0], WireItem::Remove("x@y".into()));
+        assert!(matches!(fast.items[1], WireItem::Invalid(_)));
+        assert!(matches!(fast.items[2], WireItem::Invalid(_)));
+        assert!(matches!(fast.items[3], WireItem::Invalid(_)));
+    }
+
+    #[test]
+    fn unusual_shapes_fall_back_to_the_element_tree_with_the_same_meaning() {
+        for xml in [
+            "<iq type='result' id='1'><r:query xmlns:r='jabber:iq:roster'><r:item jid='a@b'/></r:query></iq>",
+            "<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid='a@b' xmlns:x='urn:x' x:extra='1'/></query></iq>",
+            "<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid='a@b'><group><![CDATA[G]]></group></item></query></iq>",
+            "<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid='a@b'><ext xmlns='urn:x'/></item></query></iq>",
+            "<iq type='result' id='1' custom='x'><query xmlns='jabber:iq:roster'><item jid='a@b'/></query></iq>",
+        ] {
+            let (fast, slow) = both(xml);
+            assert_eq!(fast, None, "{xml}");
+            let slow = slow.unwrap_or_else(|| panic!("{xml}"));
+            assert!(matches!(&slow.items[0], WireItem::Item(i) if i.jid == "a@b"), "{xml}: {slow:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_input_is_never_accepted_by_the_fast_path() {
+        for xml in [
+            "<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid='a@b' jid='c@d'/></query></iq>",
+            "<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid='a@b'></query></iq>",
+            "<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid='a@b' name='&bogus;'/></query></iq>",
+            "<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid='a@b'><group>&bogus;</group></item></query></iq>",
+            "<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid='a@b'/></query></iq><trailing/>",
+            "<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid=a@b/></query></iq>",
+            "<iq type='result' id='1'><query xmlns='jabber:iq:roster'><itemjid='a@b'/></query></iq>",
+        ] {
+            assert_eq!(fast::decode(xml), None, "{xml}");
+        }
+    }
+
+    #[test]
+    fn escapes_and_white_space_are_decoded_as_xml_says() {
+        let xml = "<iq type=\"result\" id=\"1\"><query xmlns=\"jabber:iq:roster\"><item jid=\"a@b\" name=\"tab\there&#10;nl &lt;&gt;&quot;&apos;\r\nend\"><group>line\r\nbreak &amp; &#233;</group></item ></query ></iq >";
+        let (fast, slow) = both(xml);
+        let fast = fast.unwrap();
+        assert_eq!(Some(&fast), slow.as_ref());
+        let WireItem::Item(a) = &fast.items[0] else { panic!() };
+        assert_eq!(a.name.as_deref(), Some("tab here\nnl <>\"' end"));
+        assert_eq!(a.groups, ["line\nbreak & \u{e9}"]);
+    }
+
+    /// A small deterministic generator of roster stanzas with random escapes, quotes, white space
+    /// and item shapes: the two decoders must agree on every one the fast path accepts.
+    #[test]
+    fn fast_and_generic_decoders_agree_on_generated_stanzas() {
+        let mut seed: u64 = 0x9E3779B97F4A7C15;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let pieces = [
+            "a", "B", " ", "\t", "\r\n", "\r", "\n", "&amp;", "&lt;", "&#65;", "&#x1F600;", "&#0;", "&#x7;", "&#xD800;", "&#9;", "&#+5;", "&#x-1;",
+            "&bogus;", "&", "&#;", "&#x;", "é", "\"", "'", ">", "x@y", "ü",
+        ];
+        let mut fast_taken = 0;
+        for _ in 0..2000 {
+            let mut xml = String::from("<iq type='result' id='g'><query xmlns='jabber:iq:roster' ver='1'>");
+            for _ in 0..rand(4) {
+                let q = if rand(2) == 0 { '\'' } else { '"' };
+                let text = |rand: &mut dyn FnMut(u64) -> u64| -> String {
+                    (0..rand(6)).map(|_| pieces[rand(pieces.len() as u64) as usize]).filter(|p| !p.contains(q)).collect()
+                };
+                let jid = ["a@b", "A@B", "bad jid@x", "x@y/r", "c@d."][rand(5) as usize];
+                xml.push_str(&format!("{}<item jid={q}{jid}{q}", ["", " ", "\n"][rand(3) as usize]));
+                if rand(2) == 0 {
+                    xml.push_str(&format!(" name={q}{}{q}", text(&mut rand)));
+                }
+                if rand(2) == 0 {
+                    xml.push_str(&format!(" subscription={q}{}{q}", ["none", "to", "from", "both", "remove", "bogus"][rand(6) as usize]));
+                }
+                if rand(3) == 0 {
+                    xml.push_str(" ask='subscribe'");
+                }
+                if rand(2) == 0 {
+                    xml.push_str("/>");
+                } else {
+                    xml.push('>');
+                    for _ in 0..rand(4) {
+                        let g: String = text(&mut rand).replace(['<'], "");
+                        xml.push_str(&format!("<group>{}</group>", g.replace('>', "&gt;")));
+                    }
+                    xml.push_str("</item>");
+                }
+            }
+            xml.push_str("</query></iq>");
+            let (fast, slow) = both(&xml);
+            if let Some(f) = fast {
+                fast_taken += 1;
+                assert_eq!(Some(f), slow, "{xml}");
+            }
+        }
+        assert!(fast_taken > 500, "the fast path should take many generated stanzas, took {fast_taken}");
+    }
+
+    #[test]
+    fn other_payloads_are_not_roster_iqs() {
+        assert_eq!(decode_roster_iq(b"<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>", &scope()).unwrap(), None);
+        assert_eq!(decode_roster_iq(b"<iq type='result' id='1'/>", &scope()).unwrap(), None);
+        assert!(decode_roster_iq(b"<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid='a@b' name='&bogus;'/></query></iq>", &scope()).is_err());
+    }
+}
