@@ -4,14 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "--- cargo test -p xmpp-roster-cli"
-cargo test -p xmpp-roster-cli
+echo "--- cargo test --locked -p xmpp-roster-cli"
+cargo test --locked -p xmpp-roster-cli
 
 echo "--- ./demo.sh (non-interactive)"
 # The demo's temp dirs (and so its server's) go under this dir, so a leftover process of this
 # run can be told apart from servers that other test runs on the machine may have going.
 demo_tmp=$(mktemp -d "${TMPDIR:-/tmp}/test-cli-demo.XXXXXX")
 log="$demo_tmp.log"
+trap 'rm -f "$log"; rmdir "$demo_tmp" 2>/dev/null || true' EXIT
 status=0
 CI=true TMPDIR="$demo_tmp" ./demo.sh </dev/null >"$log" 2>&1 || status=$?
 leftover=$(pgrep -a -f -- "$demo_tmp/" || true)
@@ -25,6 +26,8 @@ fi
 if [ -n "$leftover" ]; then
   echo "FAIL: ./demo.sh left processes running:" >&2
   echo "$leftover" >&2
+  # They are ours (their command lines name our temp dir): stop them by process id.
+  kill $(pgrep -f -- "$demo_tmp/") 2>/dev/null || true
   exit 1
 fi
 if [ -n "$left_files" ]; then
@@ -37,5 +40,4 @@ if grep -q $'[\r\033]' "$log"; then
   exit 1
 fi
 tail -n 3 "$log"
-rm -f "$log"
 echo "demo: 1 passed, 0 failed"

@@ -132,9 +132,9 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// RFC 4180 CSV with a header line; groups joined by ';'.
+/// CSV with a header line, quoted as RFC 4180 says, with Unix line ends; groups joined by ";".
 pub fn csv(items: &[&RosterItem]) -> String {
-    let mut out = String::from("jid,name,subscription,ask,approved,groups\r\n");
+    let mut out = String::from("jid,name,subscription,ask,approved,groups\n");
     for i in items {
         let fields = [
             csv_field(&i.jid),
@@ -145,7 +145,7 @@ pub fn csv(items: &[&RosterItem]) -> String {
             csv_field(&i.groups.join(";")),
         ];
         out.push_str(&fields.join(","));
-        out.push_str("\r\n");
+        out.push_str("\n");
     }
     out
 }
@@ -212,6 +212,6 @@ mod tests {
     #[test]
     fn csv_quotes_what_needs_quoting() {
         let a = item("a@x", Some("Doe, \"J\""), &["G1", "G2"]);
-        assert_eq!(csv(&[&a]), "jid,name,subscription,ask,approved,groups\r\na@x,\"Doe, \"\"J\"\"\",none,false,false,G1;G2\r\n");
+        assert_eq!(csv(&[&a]), "jid,name,subscription,ask,approved,groups\na@x,\"Doe, \"\"J\"\"\",none,false,false,G1;G2\n");
     }
 }

@@ -9,7 +9,7 @@ fn an_empty_roster_lists_as_empty_in_every_format() {
     let juliet = account(&server, "juliet");
     assert_eq!(juliet.ok(&["list"]).stdout, "(no contacts)\n");
     assert_eq!(juliet.list(), Vec::<serde_json::Value>::new());
-    assert_eq!(juliet.ok(&["list", "--csv"]).stdout, "jid,name,subscription,ask,approved,groups\r\n");
+    assert_eq!(juliet.ok(&["list", "--csv"]).stdout, "jid,name,subscription,ask,approved,groups\n");
 }
 
 #[test]
