@@ -1,0 +1,1150 @@
+/* The C API, exercised from C against a real Prosody (run under xmpp-test-server, which exports
+ * XMPP_TEST_HOST, XMPP_TEST_PORT, XMPP_TEST_TLS_PORT, XMPP_TEST_CA_FILE and registered the users
+ * juliet, romeo, mallory and benvolio, all with password "secret").
+ *
+ * Every exported function, every callback, the finalizers (counted), every result code that C
+ * can drive, and a spoofed roster push that must be refused. Prints "N passed, N failed". */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <xmpp_roster.h>
+
+/* ---------------------------------------------------------------------------------------------
+ * A minimal test framework */
+
+static int passed, failed;
+static const char *current_test = "";
+
+#define CHECK(cond) check_((cond), #cond, __FILE__, __LINE__)
+static int check_(int ok, const char *what, const char *file, int line) {
+    if (ok) {
+        passed++;
+    } else {
+        char msg[512];
+        xmpp_roster_last_error(msg, sizeof msg);
+        failed++;
+        fprintf(stderr, "FAIL %s:%d [%s]: %s (last error: %s: %s)\n", file, line, current_test, what,
+                xmpp_roster_result_str(xmpp_roster_last_error_code()), msg);
+    }
+    return ok;
+}
+
+/* The call returns `want`; on failure prints what it returned. */
+#define CHECK_RC(call, want) check_rc_((call), (want), #call, __FILE__, __LINE__)
+static int check_rc_(xmpp_roster_result got, xmpp_roster_result want, const char *what, const char *file, int line) {
+    char buf[768];
+    if (got == want) {
+        passed++;
+        return 1;
+    }
+    char msg[512];
+    xmpp_roster_last_error(msg, sizeof msg);
+    snprintf(buf, sizeof buf, "%s returned %s (%u), want %s (%u); last error: %s", what, xmpp_roster_result_str(got), got,
+             xmpp_roster_result_str(want), want, msg);
+    failed++;
+    fprintf(stderr, "FAIL %s:%d [%s]: %s\n", file, line, current_test, buf);
+    return 0;
+}
+
+#define CHECK_STR(got, want) check_str_((got), (want), #got, __FILE__, __LINE__)
+static int check_str_(const char *got, const char *want, const char *what, const char *file, int line) {
+    if ((got == NULL && want == NULL) || (got && want && strcmp(got, want) == 0)) {
+        passed++;
+        return 1;
+    }
+    failed++;
+    fprintf(stderr, "FAIL %s:%d [%s]: %s is \"%s\", want \"%s\"\n", file, line, current_test, what, got ? got : "(NULL)",
+            want ? want : "(NULL)");
+    return 0;
+}
+
+static char *last_condition(void) {
+    static char buf[128];
+    xmpp_roster_last_error_condition(buf, sizeof buf);
+    return buf;
+}
+
+static char *last_type(void) {
+    static char buf[64];
+    xmpp_roster_last_error_type(buf, sizeof buf);
+    return buf;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Environment and helpers */
+
+static const char *host, *ca_file;
+static uint16_t port, tls_port;
+#define TIMEOUT_MS 20000 /* generous: the suite also runs under valgrind */
+
+static const char *env_or_die(const char *name) {
+    const char *v = getenv(name);
+    if (!v || !*v) {
+        fprintf(stderr, "%s is not set: run this under xmpp-test-server\n", name);
+        exit(2);
+    }
+    return v;
+}
+
+static xmpp_roster_config *make_config(const char *jid, const char *password) {
+    xmpp_roster_config *cfg = NULL;
+    if (!CHECK_RC(xmpp_roster_config_new(jid, password, &cfg), XMPP_ROSTER_OK)) return NULL;
+    CHECK_RC(xmpp_roster_config_set_server(cfg, host, port), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_ca_file(cfg, ca_file), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_timeout_ms(cfg, TIMEOUT_MS), XMPP_ROSTER_OK);
+    return cfg;
+}
+
+/* A connected client for `jid` ("user@localhost" or "user@localhost/resource"), or NULL. */
+static xmpp_roster_client *connect_as(const char *jid) {
+    xmpp_roster_config *cfg = make_config(jid, "secret");
+    xmpp_roster_client *client = NULL;
+    if (cfg && CHECK_RC(xmpp_roster_client_new(cfg, &client), XMPP_ROSTER_OK)) {
+        if (!CHECK_RC(xmpp_roster_client_connect(client), XMPP_ROSTER_OK)) {
+            xmpp_roster_client_free(client);
+            client = NULL;
+        }
+    }
+    xmpp_roster_config_free(cfg);
+    return client;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Callback recording. Every registration gets its own heap `userdata` whose finalizer counts
+ * itself; at the end every one made must have been finalized exactly once. */
+
+static int userdata_made, userdata_freed;
+
+typedef struct recorder {
+    xmpp_roster_client *client; /* for re-entrancy checks from inside callbacks */
+    int roster_changes;
+    uint32_t change;
+    char jid[256], name[256], group0[128], version[64];
+    int has_name, has_version;
+    uint32_t subscription;
+    size_t group_count;
+    int ask;
+    int subscriptions;
+    uint32_t kind;
+    char from[256];
+    int presences;
+    char presence_from[256], presence_status[128];
+    int available, has_status;
+    uint32_t show;
+    int8_t priority;
+    int disconnects;
+    xmpp_roster_result reason;
+    char reason_message[256];
+    /* behaviour */
+    int abort_roster_change;   /* return non-zero from the roster-change callback */
+    int probe_reentrancy;      /* call the client from inside the roster-change callback */
+    int reentrancy_checked;    /* how many probes ran */
+    int reentrancy_ok;         /* how many of them answered as specified */
+} recorder;
+
+typedef struct userdata {
+    recorder *rec;
+    int magic;
+} userdata;
+
+static userdata *new_userdata(recorder *rec) {
+    userdata *ud = malloc(sizeof *ud);
+    ud->rec = rec;
+    ud->magic = 0x5eed;
+    userdata_made++;
+    return ud;
+}
+
+static void free_userdata(void *p) {
+    userdata *ud = p;
+    if (ud->magic != 0x5eed) {
+        fprintf(stderr, "FAIL: finalizer called with a bad or already freed userdata\n");
+        failed++;
+    }
+    ud->magic = 0;
+    userdata_freed++;
+    free(ud);
+}
+
+static void copy(char *dst, size_t cap, const char *src) { snprintf(dst, cap, "%s", src ? src : ""); }
+
+static int on_roster_change(void *p, uint32_t change, const xmpp_roster_item *item, const char *version) {
+    recorder *r = ((userdata *)p)->rec;
+    r->roster_changes++;
+    r->change = change;
+    copy(r->jid, sizeof r->jid, xmpp_roster_item_jid(item));
+    r->has_name = xmpp_roster_item_name(item) != NULL;
+    copy(r->name, sizeof r->name, xmpp_roster_item_name(item));
+    r->subscription = xmpp_roster_item_subscription(item);
+    r->ask = xmpp_roster_item_ask(item);
+    r->group_count = xmpp_roster_item_group_count(item);
+    copy(r->group0, sizeof r->group0, xmpp_roster_item_group(item, 0));
+    r->has_version = version != NULL;
+    copy(r->version, sizeof r->version, version);
+    if (r->probe_reentrancy && r->client) {
+        /* Every call on the same client from inside its callback is refused with BUSY; only
+         * interrupt is allowed (and tested elsewhere, since it would cut this call short). */
+        xmpp_roster_snapshot *snap = NULL;
+        bool unchanged = false;
+        size_t handled = 7;
+        int ok = 1;
+        ok &= xmpp_roster_client_fetch(r->client, &unchanged) == XMPP_ROSTER_ERR_BUSY;
+        ok &= xmpp_roster_last_error_code() == XMPP_ROSTER_ERR_BUSY;
+        ok &= xmpp_roster_client_poll(r->client, 10, &handled) == XMPP_ROSTER_ERR_BUSY && handled == 7;
+        ok &= xmpp_roster_client_snapshot(r->client, &snap) == XMPP_ROSTER_ERR_BUSY && snap == NULL;
+        ok &= xmpp_roster_client_set_item(r->client, "x@localhost", NULL, NULL, 0) == XMPP_ROSTER_ERR_BUSY;
+        ok &= xmpp_roster_client_disconnect(r->client) == XMPP_ROSTER_ERR_BUSY;
+        ok &= xmpp_roster_client_on_presence(r->client, NULL, NULL, NULL) == XMPP_ROSTER_ERR_BUSY;
+        ok &= !xmpp_roster_client_is_connected(r->client);
+        ok &= xmpp_roster_client_bound_jid(r->client, NULL, 0) == 0;
+        ok &= !xmpp_roster_client_supports_preapproval(r->client);
+        /* free from inside a callback is refused (a leak rather than a use after free) */
+        xmpp_roster_client_free(r->client);
+        ok &= xmpp_roster_last_error_code() == XMPP_ROSTER_ERR_BUSY;
+        r->reentrancy_checked++;
+        r->reentrancy_ok += ok;
+    }
+    return r->abort_roster_change;
+}
+
+static int on_subscription(void *p, uint32_t kind, const char *from, const char *status) {
+    recorder *r = ((userdata *)p)->rec;
+    (void)status;
+    r->subscriptions++;
+    r->kind = kind;
+    copy(r->from, sizeof r->from, from);
+    return 0;
+}
+
+static int on_presence(void *p, const char *from, bool available, uint32_t show, const char *status, int8_t priority) {
+    recorder *r = ((userdata *)p)->rec;
+    r->presences++;
+    copy(r->presence_from, sizeof r->presence_from, from);
+    r->available = available;
+    r->show = show;
+    r->has_status = status != NULL;
+    copy(r->presence_status, sizeof r->presence_status, status);
+    r->priority = priority;
+    return 0;
+}
+
+static void on_disconnect(void *p, xmpp_roster_result reason, const char *message) {
+    recorder *r = ((userdata *)p)->rec;
+    r->disconnects++;
+    r->reason = reason;
+    copy(r->reason_message, sizeof r->reason_message, message);
+}
+
+static void watch(xmpp_roster_client *c, recorder *r) {
+    r->client = c;
+    CHECK_RC(xmpp_roster_client_on_roster_change(c, on_roster_change, new_userdata(r), free_userdata), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_on_subscription(c, on_subscription, new_userdata(r), free_userdata), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_on_presence(c, on_presence, new_userdata(r), free_userdata), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_on_disconnect(c, on_disconnect, new_userdata(r), free_userdata), XMPP_ROSTER_OK);
+}
+
+/* Polls `c` until *counter >= target or `seconds` pass. */
+static int poll_until(xmpp_roster_client *c, const int *counter, int target, double seconds) {
+    double end = now_s() + seconds;
+    while (*counter < target && now_s() < end) {
+        xmpp_roster_result rc = xmpp_roster_client_poll(c, 100, NULL);
+        if (rc != XMPP_ROSTER_OK) {
+            CHECK_RC(rc, XMPP_ROSTER_OK);
+            return 0;
+        }
+    }
+    return *counter >= target;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Plain sockets: a closed port, a silent server, and a raw XMPP sender for the spoofed push */
+
+static int listen_socket(uint16_t *out_port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 4) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        perror("listen_socket");
+        exit(2);
+    }
+    *out_port = ntohs(a.sin_port);
+    return fd;
+}
+
+typedef struct raw {
+    int fd;
+    char buf[65536];
+    size_t len;
+} raw;
+
+static void raw_send(raw *r, const char *s) {
+    size_t n = strlen(s), off = 0;
+    while (off < n) {
+        ssize_t w = send(r->fd, s + off, n - off, MSG_NOSIGNAL);
+        if (w <= 0) return;
+        off += (size_t)w;
+    }
+}
+
+/* Reads until `needle` shows up in everything read so far, or `ms` pass. */
+static int raw_wait(raw *r, const char *needle, int ms) {
+    double end = now_s() + ms / 1000.0;
+    for (;;) {
+        r->buf[r->len] = 0;
+        if (strstr(r->buf, needle)) return 1;
+        double left = end - now_s();
+        if (left <= 0 || r->len + 1 >= sizeof r->buf) return 0;
+        struct pollfd p = {r->fd, POLLIN, 0};
+        if (poll(&p, 1, (int)(left * 1000) + 1) <= 0) continue;
+        ssize_t n = recv(r->fd, r->buf + r->len, sizeof r->buf - 1 - r->len, 0);
+        if (n <= 0) return 0;
+        r->len += (size_t)n;
+    }
+}
+
+static void base64(const unsigned char *in, size_t n, char *out) {
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+        out[o++] = tbl[v >> 18 & 63];
+        out[o++] = tbl[v >> 12 & 63];
+        out[o++] = i + 1 < n ? tbl[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? tbl[v & 63] : '=';
+    }
+    out[o] = 0;
+}
+
+/* Logs `user` in over plaintext with SASL PLAIN and binds `resource`. */
+static int raw_login(raw *r, const char *user, const char *password, const char *resource) {
+    static const char header[] = "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "
+                                 "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    inet_pton(AF_INET, host, &a.sin_addr);
+    r->len = 0;
+    r->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (r->fd < 0 || connect(r->fd, (struct sockaddr *)&a, sizeof a) != 0) return 0;
+    raw_send(r, header);
+    if (!raw_wait(r, "</stream:features>", 10000)) return 0;
+    unsigned char plain[256];
+    size_t ul = strlen(user), pl = strlen(password);
+    plain[0] = 0;
+    memcpy(plain + 1, user, ul);
+    plain[1 + ul] = 0;
+    memcpy(plain + 2 + ul, password, pl);
+    char b64[400], auth[512];
+    base64(plain, 2 + ul + pl, b64);
+    snprintf(auth, sizeof auth, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>", b64);
+    r->len = 0;
+    raw_send(r, auth);
+    if (!raw_wait(r, "<success", 10000)) return 0;
+    r->len = 0;
+    raw_send(r, header);
+    if (!raw_wait(r, "</stream:features>", 10000)) return 0;
+    char bind[256];
+    snprintf(bind, sizeof bind, "<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>%s</resource></bind></iq>",
+             resource);
+    r->len = 0;
+    raw_send(r, bind);
+    return raw_wait(r, "</iq>", 10000) && strstr(r->buf, "type='result'") != NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Threads */
+
+typedef struct delayed {
+    xmpp_roster_client *client;
+    int delay_ms;
+    xmpp_roster_result rc;
+    int mode; /* 0: interrupt; 1: try a fetch (expect BUSY), then interrupt */
+    xmpp_roster_result busy_rc;
+} delayed;
+
+static void *delayed_thread(void *p) {
+    delayed *d = p;
+    struct timespec ts = {d->delay_ms / 1000, (long)(d->delay_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    if (d->mode == 1) d->busy_rc = xmpp_roster_client_fetch(d->client, NULL);
+    d->rc = xmpp_roster_client_interrupt(d->client);
+    return NULL;
+}
+
+typedef struct fresh_thread_result {
+    xmpp_roster_result code;
+    size_t len;
+    char msg[8];
+} fresh_thread_result;
+
+static void *fresh_thread(void *p) {
+    fresh_thread_result *r = p;
+    r->code = xmpp_roster_last_error_code();
+    strcpy(r->msg, "junk");
+    r->len = xmpp_roster_last_error(r->msg, sizeof r->msg);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Tests that need no server */
+
+static void test_version_and_result_strings(void) {
+    current_test = "version";
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", XMPP_ROSTER_VERSION_MAJOR, XMPP_ROSTER_VERSION_MINOR, XMPP_ROSTER_VERSION_PATCH);
+    CHECK_STR(xmpp_roster_version(), want);
+    for (xmpp_roster_result c = XMPP_ROSTER_OK; c <= XMPP_ROSTER_ERR_PANIC; c++) {
+        const char *s = xmpp_roster_result_str(c);
+        CHECK(s != NULL && *s && strcmp(s, "unknown result code") != 0);
+        for (xmpp_roster_result d = XMPP_ROSTER_OK; d < c; d++) CHECK(strcmp(s, xmpp_roster_result_str(d)) != 0);
+    }
+    CHECK_STR(xmpp_roster_result_str(19), "unknown result code");
+    CHECK_STR(xmpp_roster_result_str(UINT32_MAX), "unknown result code");
+    CHECK_STR(xmpp_roster_result_str(XMPP_ROSTER_ERR_BUSY), "busy: another call on this client is in progress");
+}
+
+static void test_last_error(void) {
+    current_test = "last_error";
+    /* A thread that never failed has no last error. */
+    pthread_t t;
+    fresh_thread_result fr;
+    pthread_create(&t, NULL, fresh_thread, &fr);
+    pthread_join(t, NULL);
+    CHECK(fr.code == XMPP_ROSTER_OK);
+    CHECK(fr.len == 0 && fr.msg[0] == 0);
+
+    xmpp_roster_config *cfg = NULL;
+    CHECK_RC(xmpp_roster_config_new(NULL, "pw", &cfg), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK(cfg == NULL);
+    CHECK(xmpp_roster_last_error_code() == XMPP_ROSTER_ERR_NULL_PARAMETER);
+    char full[256];
+    size_t n = xmpp_roster_last_error(full, sizeof full);
+    CHECK(n == strlen(full) && n > 0);
+    CHECK(strstr(full, "jid") != NULL);
+    /* snprintf semantics: the full length back, at most len-1 bytes and a NUL written */
+    CHECK(xmpp_roster_last_error(NULL, 0) == n);
+    char small[5] = "xxxx";
+    CHECK(xmpp_roster_last_error(small, 0) == n && strcmp(small, "xxxx") == 0);
+    CHECK(xmpp_roster_last_error(small, 1) == n && small[0] == 0);
+    CHECK(xmpp_roster_last_error(small, sizeof small) == n && strlen(small) == 4 && strncmp(small, full, 4) == 0);
+    CHECK(xmpp_roster_last_error_condition(NULL, 0) == 0);
+    CHECK(xmpp_roster_last_error_type(NULL, 0) == 0);
+    /* success leaves it alone */
+    CHECK_RC(xmpp_roster_config_new("a@b", "pw", &cfg), XMPP_ROSTER_OK);
+    CHECK(xmpp_roster_last_error_code() == XMPP_ROSTER_ERR_NULL_PARAMETER);
+    xmpp_roster_config_free(cfg);
+}
+
+static void test_config(void) {
+    current_test = "config";
+    xmpp_roster_config *cfg = NULL;
+    CHECK_RC(xmpp_roster_config_new("a@b", NULL, &cfg), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_config_new("a@b", "pw", NULL), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_config_new("juli\xff" "et@localhost", "pw", &cfg), XMPP_ROSTER_ERR_INVALID_UTF8);
+    CHECK_RC(xmpp_roster_config_new("a@b", "p\xc3", &cfg), XMPP_ROSTER_ERR_INVALID_UTF8);
+    CHECK_RC(xmpp_roster_config_new("not a jid@localhost", "pw", &cfg), XMPP_ROSTER_ERR_INVALID_JID);
+    CHECK_RC(xmpp_roster_config_new("localhost", "pw", &cfg), XMPP_ROSTER_ERR_INVALID_JID);
+    CHECK_RC(xmpp_roster_config_new("a@b", "bad\x01password", &cfg), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    CHECK(cfg == NULL); /* out-params untouched on failure */
+
+    CHECK_RC(xmpp_roster_config_new("Juliet@LOCALHOST/balcony", "pw", &cfg), XMPP_ROSTER_OK);
+    CHECK(cfg != NULL);
+    CHECK_RC(xmpp_roster_config_set_server(cfg, "127.0.0.1", 5222), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_server(cfg, NULL, 0), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_server(cfg, "bad host", 1), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    CHECK_RC(xmpp_roster_config_set_server(cfg, "h\xfe", 1), XMPP_ROSTER_ERR_INVALID_UTF8);
+    for (uint32_t m = 0; m <= 2; m++) CHECK_RC(xmpp_roster_config_set_tls(cfg, m), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_tls(cfg, 3), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    CHECK_RC(xmpp_roster_config_set_tls(cfg, UINT32_MAX), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    CHECK_RC(xmpp_roster_config_set_ca_file(cfg, "/nonexistent.pem"), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_ca_file(cfg, NULL), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_ca_file(cfg, "\x80"), XMPP_ROSTER_ERR_INVALID_UTF8);
+    CHECK_RC(xmpp_roster_config_set_tls_server_name(cfg, "localhost"), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_tls_server_name(cfg, NULL), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_danger_accept_invalid_certs(cfg, true), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_danger_accept_invalid_certs(cfg, false), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_timeout_ms(cfg, 0), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    CHECK_RC(xmpp_roster_config_set_timeout_ms(cfg, 1500), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_resource(cfg, "desk"), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_resource(cfg, NULL), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_resource(cfg, "\x01"), XMPP_ROSTER_ERR_INVALID_JID);
+    CHECK_RC(xmpp_roster_config_set_max_stanza_size(cfg, 100), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    CHECK_RC(xmpp_roster_config_set_max_stanza_size(cfg, 1 << 20), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_sasl_mechanisms(cfg, 0), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    CHECK_RC(xmpp_roster_config_set_sasl_mechanisms(cfg, 8), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    CHECK_RC(xmpp_roster_config_set_sasl_mechanisms(cfg, XMPP_ROSTER_SASL_SCRAM_SHA_256 | XMPP_ROSTER_SASL_SCRAM_SHA_1 | XMPP_ROSTER_SASL_PLAIN),
+             XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_auto_approve(cfg, true), XMPP_ROSTER_OK);
+
+    /* NULL config: every setter says so */
+    CHECK_RC(xmpp_roster_config_set_server(NULL, NULL, 0), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_config_set_tls(NULL, 0), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_config_set_ca_file(NULL, NULL), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_config_set_tls_server_name(NULL, NULL), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_config_set_danger_accept_invalid_certs(NULL, false), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_config_set_timeout_ms(NULL, 1), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_config_set_resource(NULL, NULL), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_config_set_max_stanza_size(NULL, 4096), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_config_set_sasl_mechanisms(NULL, 1), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_config_set_auto_approve(NULL, false), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    xmpp_roster_config_free(cfg);
+    xmpp_roster_config_free(NULL);
+}
+
+static void test_client_offline(void) {
+    current_test = "client offline";
+    xmpp_roster_client *c = NULL;
+    CHECK_RC(xmpp_roster_client_new(NULL, &c), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    xmpp_roster_config *cfg = NULL;
+    CHECK_RC(xmpp_roster_config_new("juliet@localhost", "pw", &cfg), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_new(cfg, NULL), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_new(cfg, &c), XMPP_ROSTER_OK);
+    xmpp_roster_config_free(cfg); /* the client keeps its own copy */
+
+    /* NULL client */
+    bool b = false;
+    size_t handled = 0;
+    CHECK_RC(xmpp_roster_client_connect(NULL), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_fetch(NULL, &b), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_set_item(NULL, "a@b", NULL, NULL, 0), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_remove_item(NULL, "a@b"), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_subscribe(NULL, "a@b"), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_unsubscribe(NULL, "a@b"), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_approve(NULL, "a@b"), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_deny(NULL, "a@b"), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_preapprove(NULL, "a@b"), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_send_presence(NULL, true, 0, NULL, 0), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_poll(NULL, 0, &handled), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_interrupt(NULL), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_disconnect(NULL), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK(!xmpp_roster_client_is_connected(NULL));
+    CHECK(xmpp_roster_client_bound_jid(NULL, NULL, 0) == 0);
+    CHECK(!xmpp_roster_client_supports_preapproval(NULL));
+    CHECK(!xmpp_roster_client_supports_roster_versioning(NULL));
+    xmpp_roster_snapshot *snap = NULL;
+    CHECK_RC(xmpp_roster_client_snapshot(NULL, &snap), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_snapshot(c, NULL), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    xmpp_roster_client_free(NULL);
+
+    /* Arguments are checked before the connection is needed */
+    const char *groups[] = {"ok", NULL};
+    CHECK_RC(xmpp_roster_client_set_item(c, NULL, NULL, NULL, 0), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_set_item(c, "a@b", NULL, NULL, 1), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_set_item(c, "a@b", NULL, groups, 2), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_set_item(c, "a@b", "\xff", NULL, 0), XMPP_ROSTER_ERR_INVALID_UTF8);
+    CHECK_RC(xmpp_roster_client_set_item(c, "bad jid@b", NULL, NULL, 0), XMPP_ROSTER_ERR_INVALID_JID);
+    CHECK_RC(xmpp_roster_client_set_item(c, "a@b/resource", NULL, NULL, 0), XMPP_ROSTER_ERR_INVALID_JID);
+    const char *empty_group[] = {""};
+    CHECK_RC(xmpp_roster_client_set_item(c, "a@b", NULL, empty_group, 1), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    CHECK_RC(xmpp_roster_client_remove_item(c, "\xc3\x28@b"), XMPP_ROSTER_ERR_INVALID_UTF8);
+    CHECK_RC(xmpp_roster_client_subscribe(c, "@"), XMPP_ROSTER_ERR_INVALID_JID);
+    CHECK_RC(xmpp_roster_client_send_presence(c, true, 5, NULL, 0), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    CHECK_RC(xmpp_roster_client_send_presence(c, true, 0, "\xff", 0), XMPP_ROSTER_ERR_INVALID_UTF8);
+    /* ... and the connection after that */
+    CHECK_RC(xmpp_roster_client_fetch(c, &b), XMPP_ROSTER_ERR_NOT_CONNECTED);
+    CHECK_RC(xmpp_roster_client_set_item(c, "a@b", NULL, NULL, 0), XMPP_ROSTER_ERR_NOT_CONNECTED);
+    CHECK_RC(xmpp_roster_client_remove_item(c, "a@b"), XMPP_ROSTER_ERR_NOT_CONNECTED);
+    CHECK_RC(xmpp_roster_client_subscribe(c, "a@b"), XMPP_ROSTER_ERR_NOT_CONNECTED);
+    CHECK_RC(xmpp_roster_client_send_presence(c, true, 0, NULL, 0), XMPP_ROSTER_ERR_NOT_CONNECTED);
+    CHECK_RC(xmpp_roster_client_poll(c, 10, &handled), XMPP_ROSTER_ERR_NOT_CONNECTED);
+    CHECK_RC(xmpp_roster_client_disconnect(c), XMPP_ROSTER_OK); /* nothing to do */
+    CHECK(!xmpp_roster_client_is_connected(c));
+    char jid[16] = "junk";
+    CHECK(xmpp_roster_client_bound_jid(c, jid, sizeof jid) == 0 && jid[0] == 0);
+
+    /* The empty roster */
+    CHECK_RC(xmpp_roster_client_snapshot(c, &snap), XMPP_ROSTER_OK);
+    CHECK(xmpp_roster_snapshot_len(snap) == 0);
+    CHECK(xmpp_roster_snapshot_item(snap, 0) == NULL);
+    CHECK(xmpp_roster_snapshot_version(snap) == NULL);
+    const uint8_t *data = NULL;
+    size_t len = 99;
+    CHECK_RC(xmpp_roster_snapshot_export(snap, &data, &len), XMPP_ROSTER_OK);
+    CHECK(data != NULL && len == 0);
+    CHECK_RC(xmpp_roster_snapshot_export(NULL, &data, &len), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_snapshot_export(snap, NULL, &len), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_snapshot_export(snap, &data, NULL), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK(xmpp_roster_snapshot_find(snap, "a@b") == NULL && xmpp_roster_last_error_code() == XMPP_ROSTER_ERR_NOT_FOUND);
+    CHECK(xmpp_roster_snapshot_find(snap, NULL) == NULL && xmpp_roster_last_error_code() == XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK(xmpp_roster_snapshot_find(snap, "\xff") == NULL && xmpp_roster_last_error_code() == XMPP_ROSTER_ERR_INVALID_UTF8);
+    CHECK(xmpp_roster_snapshot_find(snap, "a@b/r") == NULL && xmpp_roster_last_error_code() == XMPP_ROSTER_ERR_INVALID_JID);
+    CHECK(xmpp_roster_snapshot_find(NULL, "a@b") == NULL && xmpp_roster_last_error_code() == XMPP_ROSTER_ERR_NULL_PARAMETER);
+    xmpp_roster_snapshot_free(snap);
+    xmpp_roster_snapshot_free(NULL);
+    CHECK(xmpp_roster_snapshot_len(NULL) == 0);
+    CHECK(xmpp_roster_snapshot_item(NULL, 0) == NULL);
+    CHECK(xmpp_roster_snapshot_version(NULL) == NULL);
+    /* NULL items */
+    CHECK(xmpp_roster_item_jid(NULL) == NULL);
+    CHECK(xmpp_roster_item_name(NULL) == NULL);
+    CHECK(xmpp_roster_item_subscription(NULL) == XMPP_ROSTER_SUBSCRIPTION_NONE);
+    CHECK(!xmpp_roster_item_ask(NULL) && !xmpp_roster_item_approved(NULL));
+    CHECK(xmpp_roster_item_group_count(NULL) == 0 && xmpp_roster_item_group(NULL, 0) == NULL);
+    xmpp_roster_client_free(c);
+}
+
+static void test_finalizers(void) {
+    current_test = "finalizers";
+    recorder rec;
+    memset(&rec, 0, sizeof rec);
+    xmpp_roster_config *cfg = NULL;
+    xmpp_roster_client *c = NULL;
+    CHECK_RC(xmpp_roster_config_new("juliet@localhost", "pw", &cfg), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_new(cfg, &c), XMPP_ROSTER_OK);
+    xmpp_roster_config_free(cfg);
+    int base = userdata_freed;
+
+    /* Registration on NULL fails and does not take ownership. */
+    userdata *mine = new_userdata(&rec);
+    CHECK_RC(xmpp_roster_client_on_roster_change(NULL, on_roster_change, mine, free_userdata), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK(userdata_freed == base);
+    free_userdata(mine);
+    base = userdata_freed;
+
+    watch(c, &rec);
+    CHECK(userdata_freed == base);
+    /* Replacing runs the old finalizer once. */
+    CHECK_RC(xmpp_roster_client_on_roster_change(c, on_roster_change, new_userdata(&rec), free_userdata), XMPP_ROSTER_OK);
+    CHECK(userdata_freed == base + 1);
+    /* Removing (fn NULL) runs the old one and releases the new userdata at once. */
+    CHECK_RC(xmpp_roster_client_on_presence(c, NULL, new_userdata(&rec), free_userdata), XMPP_ROSTER_OK);
+    CHECK(userdata_freed == base + 3);
+    CHECK_RC(xmpp_roster_client_on_presence(c, NULL, NULL, NULL), XMPP_ROSTER_OK);
+    CHECK(userdata_freed == base + 3);
+    /* A NULL finalizer is fine. */
+    CHECK_RC(xmpp_roster_client_on_subscription(c, on_subscription, &rec, NULL), XMPP_ROSTER_OK);
+    CHECK(userdata_freed == base + 4);
+    /* Freeing the client runs the remaining ones (roster change, disconnect), without events. */
+    xmpp_roster_client_free(c);
+    CHECK(userdata_freed == base + 6);
+    CHECK(rec.disconnects == 0 && rec.roster_changes == 0);
+    CHECK(userdata_freed == userdata_made);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Tests against the server */
+
+static void test_connect_errors(void) {
+    current_test = "connect errors";
+    xmpp_roster_client *c = NULL;
+    xmpp_roster_config *cfg;
+
+    /* wrong password -> AUTH, condition not-authorized */
+    cfg = make_config("juliet@localhost", "wrong");
+    CHECK_RC(xmpp_roster_client_new(cfg, &c), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_connect(c), XMPP_ROSTER_ERR_AUTH);
+    CHECK_STR(last_condition(), "not-authorized");
+    CHECK(!xmpp_roster_client_is_connected(c));
+    xmpp_roster_client_free(c);
+    xmpp_roster_config_free(cfg);
+
+    /* unknown account -> AUTH too */
+    cfg = make_config("nobody@localhost", "secret");
+    CHECK_RC(xmpp_roster_client_new(cfg, &c), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_connect(c), XMPP_ROSTER_ERR_AUTH);
+    xmpp_roster_client_free(c);
+    xmpp_roster_config_free(cfg);
+
+    /* unreachable port -> IO */
+    uint16_t closed_port;
+    close(listen_socket(&closed_port));
+    cfg = make_config("juliet@localhost", "secret");
+    CHECK_RC(xmpp_roster_config_set_server(cfg, host, closed_port), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_new(cfg, &c), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_connect(c), XMPP_ROSTER_ERR_IO);
+    xmpp_roster_client_free(c);
+    xmpp_roster_config_free(cfg);
+
+    /* a server that accepts and never speaks -> TIMEOUT */
+    uint16_t silent_port;
+    int silent = listen_socket(&silent_port);
+    cfg = make_config("juliet@localhost", "secret");
+    CHECK_RC(xmpp_roster_config_set_server(cfg, host, silent_port), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_timeout_ms(cfg, 300), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_new(cfg, &c), XMPP_ROSTER_OK);
+    double t0 = now_s();
+    CHECK_RC(xmpp_roster_client_connect(c), XMPP_ROSTER_ERR_TIMEOUT);
+    CHECK(now_s() - t0 < 10);
+    xmpp_roster_client_free(c);
+    xmpp_roster_config_free(cfg);
+
+    /* the same silent server, cut short from another thread -> INTERRUPTED */
+    cfg = make_config("juliet@localhost", "secret");
+    CHECK_RC(xmpp_roster_config_set_server(cfg, host, silent_port), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_timeout_ms(cfg, 60000), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_new(cfg, &c), XMPP_ROSTER_OK);
+    delayed d = {c, 300, 99, 0, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, delayed_thread, &d);
+    t0 = now_s();
+    CHECK_RC(xmpp_roster_client_connect(c), XMPP_ROSTER_ERR_INTERRUPTED);
+    CHECK(now_s() - t0 < 30);
+    pthread_join(t, NULL);
+    CHECK_RC(d.rc, XMPP_ROSTER_OK);
+    xmpp_roster_client_free(c);
+    xmpp_roster_config_free(cfg);
+    close(silent);
+
+    /* STARTTLS against a self-signed certificate that is not trusted -> TLS */
+    cfg = make_config("juliet@localhost", "secret");
+    CHECK_RC(xmpp_roster_config_set_ca_file(cfg, NULL), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_new(cfg, &c), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_connect(c), XMPP_ROSTER_ERR_TLS);
+    xmpp_roster_client_free(c);
+    xmpp_roster_config_free(cfg);
+
+    /* ... unless told to accept anything (tests only) */
+    cfg = make_config("juliet@localhost", "secret");
+    CHECK_RC(xmpp_roster_config_set_ca_file(cfg, NULL), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_config_set_danger_accept_invalid_certs(cfg, true), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_new(cfg, &c), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_connect(c), XMPP_ROSTER_OK);
+    xmpp_roster_client_free(c); /* free while connected closes the connection */
+    xmpp_roster_config_free(cfg);
+}
+
+static void test_tls_modes_and_mechanisms(void) {
+    current_test = "tls modes";
+    struct {
+        uint32_t tls;
+        int direct_port;
+        uint32_t sasl;
+    } cases[] = {
+        {XMPP_ROSTER_TLS_DIRECT, 1, XMPP_ROSTER_SASL_SCRAM_SHA_256},
+        {XMPP_ROSTER_TLS_STARTTLS, 0, XMPP_ROSTER_SASL_SCRAM_SHA_1},
+        {XMPP_ROSTER_TLS_PLAINTEXT, 0, XMPP_ROSTER_SASL_PLAIN},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        xmpp_roster_config *cfg = make_config("juliet@localhost", "secret");
+        xmpp_roster_client *c = NULL;
+        CHECK_RC(xmpp_roster_config_set_tls(cfg, cases[i].tls), XMPP_ROSTER_OK);
+        if (cases[i].direct_port) CHECK_RC(xmpp_roster_config_set_server(cfg, host, tls_port), XMPP_ROSTER_OK);
+        CHECK_RC(xmpp_roster_config_set_tls_server_name(cfg, "localhost"), XMPP_ROSTER_OK);
+        CHECK_RC(xmpp_roster_config_set_sasl_mechanisms(cfg, cases[i].sasl), XMPP_ROSTER_OK);
+        CHECK_RC(xmpp_roster_config_set_max_stanza_size(cfg, 1 << 20), XMPP_ROSTER_OK);
+        CHECK_RC(xmpp_roster_client_new(cfg, &c), XMPP_ROSTER_OK);
+        CHECK_RC(xmpp_roster_client_connect(c), XMPP_ROSTER_OK);
+        CHECK(xmpp_roster_client_is_connected(c));
+        CHECK_RC(xmpp_roster_client_connect(c), XMPP_ROSTER_ERR_INVALID_ARGUMENT); /* already connected */
+        CHECK_RC(xmpp_roster_client_disconnect(c), XMPP_ROSTER_OK);
+        CHECK(!xmpp_roster_client_is_connected(c));
+        CHECK_RC(xmpp_roster_client_connect(c), XMPP_ROSTER_OK); /* again after disconnect */
+        CHECK_RC(xmpp_roster_client_fetch(c, NULL), XMPP_ROSTER_OK);
+        xmpp_roster_client_free(c);
+        xmpp_roster_config_free(cfg);
+    }
+}
+
+static int export_field(const uint8_t *data, size_t len, size_t *pos, char *out, size_t cap) {
+    size_t start = *pos;
+    while (*pos < len && data[*pos] != 0) (*pos)++;
+    if (*pos >= len) return 0;
+    snprintf(out, cap, "%.*s", (int)(*pos - start), (const char *)data + start);
+    (*pos)++;
+    return 1;
+}
+
+static void test_roster_life_cycle(void) {
+    current_test = "roster";
+    recorder rec;
+    memset(&rec, 0, sizeof rec);
+    xmpp_roster_client *c = connect_as("juliet@localhost/balcony");
+    if (!c) return;
+    watch(c, &rec);
+
+    char jid[64];
+    CHECK(xmpp_roster_client_bound_jid(c, jid, sizeof jid) == strlen("juliet@localhost/balcony"));
+    CHECK_STR(jid, "juliet@localhost/balcony");
+    char tiny[7];
+    CHECK(xmpp_roster_client_bound_jid(c, tiny, sizeof tiny) == strlen("juliet@localhost/balcony") && strcmp(tiny, "juliet") == 0);
+    CHECK(xmpp_roster_client_supports_roster_versioning(c));
+    CHECK(xmpp_roster_client_supports_preapproval(c));
+
+    bool unchanged = true;
+    CHECK_RC(xmpp_roster_client_fetch(c, &unchanged), XMPP_ROSTER_OK);
+    CHECK(!unchanged);
+
+    /* add: the callback sees the item, already applied */
+    const char *groups[] = {"Friends", "Montague"};
+    CHECK_RC(xmpp_roster_client_set_item(c, "Romeo@LOCALHOST", "Romeo", groups, 2), XMPP_ROSTER_OK);
+    CHECK(rec.roster_changes == 1);
+    CHECK(rec.change == XMPP_ROSTER_CHANGE_ADDED);
+    CHECK_STR(rec.jid, "romeo@localhost");
+    CHECK(rec.has_name);
+    CHECK_STR(rec.name, "Romeo");
+    CHECK(rec.group_count == 2);
+    CHECK_STR(rec.group0, "Friends");
+    CHECK(rec.subscription == XMPP_ROSTER_SUBSCRIPTION_NONE);
+    CHECK(rec.has_version);
+
+    /* a second contact without a name or groups */
+    CHECK_RC(xmpp_roster_client_set_item(c, "nurse@localhost", NULL, NULL, 0), XMPP_ROSTER_OK);
+    CHECK(rec.roster_changes == 2 && !rec.has_name && rec.group_count == 0);
+
+    xmpp_roster_snapshot *snap = NULL;
+    CHECK_RC(xmpp_roster_client_snapshot(c, &snap), XMPP_ROSTER_OK);
+    CHECK(xmpp_roster_snapshot_len(snap) == 2);
+    CHECK(xmpp_roster_snapshot_version(snap) != NULL);
+    CHECK_STR(xmpp_roster_snapshot_version(snap), rec.version);
+    const xmpp_roster_item *romeo = xmpp_roster_snapshot_find(snap, "ROMEO@localhost");
+    CHECK(romeo != NULL);
+    CHECK_STR(xmpp_roster_item_jid(romeo), "romeo@localhost");
+    CHECK_STR(xmpp_roster_item_name(romeo), "Romeo");
+    CHECK(xmpp_roster_item_subscription(romeo) == XMPP_ROSTER_SUBSCRIPTION_NONE);
+    CHECK(!xmpp_roster_item_ask(romeo) && !xmpp_roster_item_approved(romeo));
+    CHECK(xmpp_roster_item_group_count(romeo) == 2);
+    CHECK_STR(xmpp_roster_item_group(romeo, 0), "Friends");
+    CHECK_STR(xmpp_roster_item_group(romeo, 1), "Montague");
+    CHECK(xmpp_roster_item_group(romeo, 2) == NULL);
+    const xmpp_roster_item *nurse = xmpp_roster_snapshot_find(snap, "nurse@localhost");
+    CHECK(nurse != NULL && xmpp_roster_item_name(nurse) == NULL);
+    CHECK(xmpp_roster_snapshot_item(snap, 0) == romeo && xmpp_roster_snapshot_item(snap, 1) == nurse);
+    CHECK(xmpp_roster_snapshot_item(snap, 2) == NULL);
+    CHECK(xmpp_roster_snapshot_find(snap, "tybalt@localhost") == NULL && xmpp_roster_last_error_code() == XMPP_ROSTER_ERR_NOT_FOUND);
+
+    /* the bulk export, parsed as a binding would */
+    const uint8_t *data = NULL;
+    size_t len = 0, pos = 0;
+    CHECK_RC(xmpp_roster_snapshot_export(snap, &data, &len), XMPP_ROSTER_OK);
+    static const char *const want[] = {"romeo@localhost", "Romeo", "0", "0", "0", "2", "Friends", "Montague",
+                                       "nurse@localhost", "\x01", "0", "0", "0", "0"};
+    char field[256];
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        CHECK(export_field(data, len, &pos, field, sizeof field));
+        CHECK_STR(field, want[i]);
+    }
+    CHECK(pos == len);
+
+    /* update, with the callback probing re-entrancy (every call is BUSY, never a deadlock) */
+    rec.probe_reentrancy = 1;
+    const char *one_group[] = {"Lovers"};
+    CHECK_RC(xmpp_roster_client_set_item(c, "romeo@localhost", "Romeo M.", one_group, 1), XMPP_ROSTER_OK);
+    rec.probe_reentrancy = 0;
+    CHECK(rec.change == XMPP_ROSTER_CHANGE_UPDATED);
+    CHECK_STR(rec.name, "Romeo M.");
+    CHECK(rec.reentrancy_checked == 1 && rec.reentrancy_ok == 1);
+    CHECK(xmpp_roster_client_is_connected(c)); /* not busy any more */
+
+    /* the old snapshot is unchanged and independent */
+    CHECK_STR(xmpp_roster_item_name(romeo), "Romeo");
+    CHECK(xmpp_roster_item_group_count(romeo) == 2);
+
+    /* a callback returning non-zero aborts the call once the push is applied */
+    rec.abort_roster_change = 1;
+    CHECK_RC(xmpp_roster_client_set_item(c, "tybalt@localhost", "Tybalt", NULL, 0), XMPP_ROSTER_ERR_CALLBACK_ABORTED);
+    rec.abort_roster_change = 0;
+    CHECK(rec.change == XMPP_ROSTER_CHANGE_ADDED);
+    xmpp_roster_snapshot *snap2 = NULL;
+    CHECK_RC(xmpp_roster_client_snapshot(c, &snap2), XMPP_ROSTER_OK);
+    CHECK(xmpp_roster_snapshot_len(snap2) == 3 && xmpp_roster_snapshot_find(snap2, "tybalt@localhost") != NULL);
+    CHECK_STR(xmpp_roster_item_name(xmpp_roster_snapshot_find(snap2, "romeo@localhost")), "Romeo M.");
+    xmpp_roster_snapshot_free(snap2);
+
+    /* a server error: removing a contact that is not there */
+    int before = rec.roster_changes;
+    CHECK_RC(xmpp_roster_client_remove_item(c, "stranger@localhost"), XMPP_ROSTER_ERR_STANZA);
+    CHECK_STR(last_condition(), "item-not-found");
+    CHECK(strlen(last_type()) > 0);
+    CHECK(rec.roster_changes == before);
+    /* the user's own JID is refused by Prosody */
+    CHECK_RC(xmpp_roster_client_set_item(c, "juliet@localhost", NULL, NULL, 0), XMPP_ROSTER_ERR_STANZA);
+    CHECK_STR(last_condition(), "not-allowed");
+
+    /* remove */
+    CHECK_RC(xmpp_roster_client_remove_item(c, "tybalt@localhost"), XMPP_ROSTER_OK);
+    CHECK(rec.change == XMPP_ROSTER_CHANGE_REMOVED);
+    CHECK_STR(rec.jid, "tybalt@localhost");
+    CHECK_STR(rec.name, "Tybalt"); /* the item as it was */
+
+    /* a versioned re-fetch: the server says we are current */
+    CHECK_RC(xmpp_roster_client_fetch(c, &unchanged), XMPP_ROSTER_OK);
+    CHECK(unchanged);
+
+    /* presence out, and a quiet poll is success with 0 handled */
+    CHECK_RC(xmpp_roster_client_send_presence(c, true, XMPP_ROSTER_SHOW_CHAT, "hello", 3), XMPP_ROSTER_OK);
+    size_t handled = 99;
+    CHECK_RC(xmpp_roster_client_poll(c, 300, &handled), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_poll(c, 0, NULL), XMPP_ROSTER_OK);
+
+    /* interrupt from a second thread cuts a long poll short; the connection stays usable */
+    delayed d = {c, 300, 99, 0, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, delayed_thread, &d);
+    double t0 = now_s();
+    CHECK_RC(xmpp_roster_client_poll(c, 60000, &handled), XMPP_ROSTER_ERR_INTERRUPTED);
+    CHECK(now_s() - t0 < 30);
+    pthread_join(t, NULL);
+    CHECK_RC(d.rc, XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_fetch(c, NULL), XMPP_ROSTER_OK);
+
+    /* a concurrent call from another thread gets BUSY, never blocks */
+    delayed d2 = {c, 300, 99, 1, 99};
+    pthread_create(&t, NULL, delayed_thread, &d2);
+    CHECK_RC(xmpp_roster_client_poll(c, 60000, NULL), XMPP_ROSTER_ERR_INTERRUPTED);
+    pthread_join(t, NULL);
+    CHECK_RC(d2.busy_rc, XMPP_ROSTER_ERR_BUSY);
+
+    /* an interrupt with no call running hits the next wait */
+    CHECK_RC(xmpp_roster_client_interrupt(c), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_poll(c, 60000, NULL), XMPP_ROSTER_ERR_INTERRUPTED);
+    CHECK_RC(xmpp_roster_client_poll(c, 0, NULL), XMPP_ROSTER_OK);
+
+    /* clean up the roster for the other tests; disconnect fires the callback with OK */
+    CHECK_RC(xmpp_roster_client_remove_item(c, "romeo@localhost"), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_remove_item(c, "nurse@localhost"), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_disconnect(c), XMPP_ROSTER_OK);
+    CHECK(rec.disconnects == 1 && rec.reason == XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_fetch(c, NULL), XMPP_ROSTER_ERR_NOT_CONNECTED);
+    xmpp_roster_client_free(c);
+
+    /* snapshots outlive their client */
+    CHECK(xmpp_roster_snapshot_len(snap) == 2);
+    CHECK_STR(xmpp_roster_item_jid(xmpp_roster_snapshot_item(snap, 0)), "romeo@localhost");
+    xmpp_roster_snapshot_free(snap);
+}
+
+static void test_subscriptions_and_presence(void) {
+    current_test = "subscriptions";
+    recorder jr, rr;
+    memset(&jr, 0, sizeof jr);
+    memset(&rr, 0, sizeof rr);
+    xmpp_roster_client *juliet = connect_as("juliet@localhost/balcony");
+    xmpp_roster_client *romeo = connect_as("romeo@localhost/orchard");
+    if (!juliet || !romeo) {
+        xmpp_roster_client_free(juliet);
+        xmpp_roster_client_free(romeo);
+        return;
+    }
+    watch(juliet, &jr);
+    watch(romeo, &rr);
+    CHECK_RC(xmpp_roster_client_fetch(juliet, NULL), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_fetch(romeo, NULL), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_send_presence(juliet, true, XMPP_ROSTER_SHOW_AVAILABLE, NULL, 0), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_send_presence(romeo, true, XMPP_ROSTER_SHOW_AVAILABLE, NULL, 0), XMPP_ROSTER_OK);
+
+    /* juliet asks; romeo is asked */
+    CHECK_RC(xmpp_roster_client_subscribe(juliet, "romeo@localhost"), XMPP_ROSTER_OK);
+    CHECK(poll_until(romeo, &rr.subscriptions, 1, 10));
+    CHECK(rr.kind == XMPP_ROSTER_SUBSCRIBE);
+    CHECK_STR(rr.from, "juliet@localhost");
+    /* juliet's roster shows the pending request */
+    CHECK(poll_until(juliet, &jr.roster_changes, 1, 10));
+    CHECK_STR(jr.jid, "romeo@localhost");
+    CHECK(jr.ask);
+
+    /* romeo approves: juliet hears "subscribed" and gets subscription 'to' */
+    CHECK_RC(xmpp_roster_client_approve(romeo, "juliet@localhost"), XMPP_ROSTER_OK);
+    CHECK(poll_until(juliet, &jr.subscriptions, 1, 10));
+    CHECK(jr.kind == XMPP_ROSTER_SUBSCRIBED);
+    CHECK_STR(jr.from, "romeo@localhost");
+    double end = now_s() + 10;
+    while (!(jr.subscription == XMPP_ROSTER_SUBSCRIPTION_TO && !jr.ask) && now_s() < end) xmpp_roster_client_poll(juliet, 100, NULL);
+    CHECK(jr.subscription == XMPP_ROSTER_SUBSCRIPTION_TO && !jr.ask);
+
+    /* romeo's presence now reaches juliet */
+    int seen = jr.presences;
+    CHECK_RC(xmpp_roster_client_send_presence(romeo, true, XMPP_ROSTER_SHOW_DND, "in the orchard", 5), XMPP_ROSTER_OK);
+    end = now_s() + 10;
+    while (!(jr.presences > seen && jr.show == XMPP_ROSTER_SHOW_DND) && now_s() < end) xmpp_roster_client_poll(juliet, 100, NULL);
+    CHECK_STR(jr.presence_from, "romeo@localhost/orchard");
+    CHECK(jr.available && jr.show == XMPP_ROSTER_SHOW_DND && jr.priority == 5);
+    CHECK(jr.has_status);
+    CHECK_STR(jr.presence_status, "in the orchard");
+    seen = jr.presences;
+    CHECK_RC(xmpp_roster_client_send_presence(romeo, false, XMPP_ROSTER_SHOW_AVAILABLE, NULL, 0), XMPP_ROSTER_OK);
+    CHECK(poll_until(juliet, &jr.presences, seen + 1, 10));
+    CHECK(!jr.available);
+
+    /* juliet unsubscribes: romeo hears "unsubscribe" */
+    seen = rr.subscriptions;
+    CHECK_RC(xmpp_roster_client_unsubscribe(juliet, "romeo@localhost"), XMPP_ROSTER_OK);
+    CHECK(poll_until(romeo, &rr.subscriptions, seen + 1, 10));
+    CHECK(rr.kind == XMPP_ROSTER_UNSUBSCRIBE);
+
+    /* romeo asks, juliet denies: romeo hears "unsubscribed" */
+    seen = jr.subscriptions;
+    CHECK_RC(xmpp_roster_client_subscribe(romeo, "juliet@localhost"), XMPP_ROSTER_OK);
+    CHECK(poll_until(juliet, &jr.subscriptions, seen + 1, 10));
+    CHECK(jr.kind == XMPP_ROSTER_SUBSCRIBE);
+    CHECK_STR(jr.from, "romeo@localhost");
+    seen = rr.subscriptions;
+    CHECK_RC(xmpp_roster_client_deny(juliet, "romeo@localhost"), XMPP_ROSTER_OK);
+    CHECK(poll_until(romeo, &rr.subscriptions, seen + 1, 10));
+    CHECK(rr.kind == XMPP_ROSTER_UNSUBSCRIBED);
+    CHECK_STR(rr.from, "juliet@localhost");
+
+    /* pre-approval: benvolio's later request is approved by the server without asking juliet
+     * (Prosody 0.12 does not put approved='true' on the wire, so the item flag stays false) */
+    recorder br;
+    memset(&br, 0, sizeof br);
+    xmpp_roster_client *ben = connect_as("benvolio@localhost/square");
+    if (ben) {
+        watch(ben, &br);
+        CHECK_RC(xmpp_roster_client_fetch(ben, NULL), XMPP_ROSTER_OK);
+        CHECK_RC(xmpp_roster_client_send_presence(ben, true, XMPP_ROSTER_SHOW_AVAILABLE, NULL, 0), XMPP_ROSTER_OK);
+        CHECK_RC(xmpp_roster_client_preapprove(juliet, "benvolio@localhost"), XMPP_ROSTER_OK);
+        seen = jr.subscriptions;
+        CHECK_RC(xmpp_roster_client_subscribe(ben, "juliet@localhost"), XMPP_ROSTER_OK);
+        CHECK(poll_until(ben, &br.subscriptions, 1, 10));
+        CHECK(br.kind == XMPP_ROSTER_SUBSCRIBED);
+        CHECK_STR(br.from, "juliet@localhost");
+        xmpp_roster_client_remove_item(ben, "juliet@localhost");
+        xmpp_roster_client_free(ben);
+    }
+
+    /* clean up */
+    xmpp_roster_client_remove_item(juliet, "romeo@localhost");
+    xmpp_roster_client_remove_item(juliet, "benvolio@localhost");
+    xmpp_roster_client_remove_item(romeo, "juliet@localhost");
+    xmpp_roster_client_free(juliet);
+    xmpp_roster_client_free(romeo);
+}
+
+static void test_auto_approve(void) {
+    current_test = "auto approve";
+    recorder br, jr;
+    memset(&br, 0, sizeof br);
+    memset(&jr, 0, sizeof jr);
+    xmpp_roster_config *cfg = make_config("benvolio@localhost", "secret");
+    xmpp_roster_client *ben = NULL;
+    CHECK_RC(xmpp_roster_config_set_auto_approve(cfg, true), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_new(cfg, &ben), XMPP_ROSTER_OK);
+    xmpp_roster_config_free(cfg);
+    xmpp_roster_client *juliet = connect_as("juliet@localhost/balcony");
+    if (!juliet || !CHECK_RC(xmpp_roster_client_connect(ben), XMPP_ROSTER_OK)) {
+        xmpp_roster_client_free(juliet);
+        xmpp_roster_client_free(ben);
+        return;
+    }
+    watch(ben, &br);
+    watch(juliet, &jr);
+    CHECK_RC(xmpp_roster_client_fetch(juliet, NULL), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_send_presence(ben, true, XMPP_ROSTER_SHOW_AVAILABLE, NULL, 0), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_subscribe(juliet, "benvolio@localhost"), XMPP_ROSTER_OK);
+    CHECK(poll_until(ben, &br.subscriptions, 1, 10)); /* still reported */
+    CHECK(br.kind == XMPP_ROSTER_SUBSCRIBE);
+    CHECK(poll_until(juliet, &jr.subscriptions, 1, 10)); /* ... and answered */
+    CHECK(jr.kind == XMPP_ROSTER_SUBSCRIBED);
+    xmpp_roster_client_remove_item(juliet, "benvolio@localhost");
+    xmpp_roster_client_remove_item(ben, "juliet@localhost");
+    xmpp_roster_client_free(juliet);
+    xmpp_roster_client_free(ben);
+}
+
+static void test_spoofed_push_is_refused(void) {
+    current_test = "spoofed push";
+    recorder rec;
+    memset(&rec, 0, sizeof rec);
+    xmpp_roster_client *c = connect_as("juliet@localhost/balcony");
+    if (!c) return;
+    watch(c, &rec);
+    CHECK_RC(xmpp_roster_client_fetch(c, NULL), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_set_item(c, "romeo@localhost", "Romeo", NULL, 0), XMPP_ROSTER_OK);
+    xmpp_roster_snapshot *before = NULL;
+    CHECK_RC(xmpp_roster_client_snapshot(c, &before), XMPP_ROSTER_OK);
+    int changes = rec.roster_changes;
+
+    /* mallory, a third user, sends a roster push to juliet's full JID through the server */
+    raw mallory;
+    if (!CHECK(raw_login(&mallory, "mallory", "secret", "evil"))) {
+        xmpp_roster_snapshot_free(before);
+        xmpp_roster_client_free(c);
+        return;
+    }
+    mallory.len = 0;
+    raw_send(&mallory, "<iq type='set' id='spoof1' to='juliet@localhost/balcony'><query xmlns='jabber:iq:roster'>"
+                       "<item jid='evil@localhost' subscription='both'/></query></iq>");
+    raw_send(&mallory, "<iq type='set' id='spoof2' to='juliet@localhost/balcony'><query xmlns='jabber:iq:roster' ver='999'>"
+                       "<item jid='romeo@localhost' subscription='remove'/></query></iq>");
+    double end = now_s() + 10;
+    int answered = 0;
+    while (!answered && now_s() < end) {
+        CHECK_RC(xmpp_roster_client_poll(c, 100, NULL), XMPP_ROSTER_OK);
+        answered = raw_wait(&mallory, "spoof2", 50) && raw_wait(&mallory, "spoof1", 50);
+    }
+    CHECK(answered);
+    CHECK(strstr(mallory.buf, "type='error'") != NULL || strstr(mallory.buf, "type=\"error\"") != NULL);
+    close(mallory.fd);
+
+    /* juliet's roster did not change and no callback fired */
+    CHECK(rec.roster_changes == changes);
+    xmpp_roster_snapshot *after = NULL;
+    CHECK_RC(xmpp_roster_client_snapshot(c, &after), XMPP_ROSTER_OK);
+    CHECK(xmpp_roster_snapshot_find(after, "evil@localhost") == NULL);
+    CHECK(xmpp_roster_snapshot_find(after, "romeo@localhost") != NULL);
+    CHECK(xmpp_roster_snapshot_len(after) == xmpp_roster_snapshot_len(before));
+    CHECK_STR(xmpp_roster_snapshot_version(after), xmpp_roster_snapshot_version(before));
+    xmpp_roster_snapshot_free(after);
+    xmpp_roster_snapshot_free(before);
+    CHECK_RC(xmpp_roster_client_remove_item(c, "romeo@localhost"), XMPP_ROSTER_OK);
+    xmpp_roster_client_free(c);
+}
+
+static void test_stream_error_and_disconnect_callback(void) {
+    current_test = "stream error";
+    recorder rec;
+    memset(&rec, 0, sizeof rec);
+    /* a second session with the same resource makes Prosody close the first with <conflict/> */
+    xmpp_roster_client *first = connect_as("juliet@localhost/twin");
+    if (!first) return;
+    watch(first, &rec);
+    xmpp_roster_client *second = connect_as("juliet@localhost/twin");
+    xmpp_roster_result rc = XMPP_ROSTER_OK;
+    double end = now_s() + 10;
+    while (rc == XMPP_ROSTER_OK && now_s() < end) rc = xmpp_roster_client_poll(first, 100, NULL);
+    CHECK_RC(rc, XMPP_ROSTER_ERR_STREAM);
+    CHECK_STR(last_condition(), "conflict");
+    CHECK(rec.disconnects == 1 && rec.reason == XMPP_ROSTER_ERR_STREAM);
+    CHECK(strstr(rec.reason_message, "conflict") != NULL);
+    CHECK(!xmpp_roster_client_is_connected(first));
+    CHECK_RC(xmpp_roster_client_fetch(first, NULL), XMPP_ROSTER_ERR_NOT_CONNECTED);
+    xmpp_roster_client_free(first);
+    xmpp_roster_client_free(second);
+}
+
+int main(void) {
+    host = env_or_die("XMPP_TEST_HOST");
+    port = (uint16_t)atoi(env_or_die("XMPP_TEST_PORT"));
+    tls_port = (uint16_t)atoi(env_or_die("XMPP_TEST_TLS_PORT"));
+    ca_file = env_or_die("XMPP_TEST_CA_FILE");
+
+    test_version_and_result_strings();
+    test_last_error();
+    test_config();
+    test_client_offline();
+    test_finalizers();
+    test_connect_errors();
+    test_tls_modes_and_mechanisms();
+    test_roster_life_cycle();
+    test_subscriptions_and_presence();
+    test_auto_approve();
+    test_spoofed_push_is_refused();
+    test_stream_error_and_disconnect_callback();
+
+    current_test = "finalizer count";
+    CHECK(userdata_made > 0 && userdata_freed == userdata_made);
+    printf("C API: %d registrations finalized of %d\n", userdata_freed, userdata_made);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
