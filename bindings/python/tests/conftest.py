@@ -140,6 +140,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             pytest.fail(f"{tool} is not installed (scripts/deps/core.apt lists it)")
     run = tmp_path_factory.mktemp("prosody")
     (run / "data").mkdir()
+    (run / "certs").mkdir()  # Prosody indexes it at start-up and logs an error if missing
     subprocess.run(
         [
             "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
