@@ -44,7 +44,13 @@ pub struct Cli {
 pub struct ConnArgs {
     /// The account, e.g. juliet@example.com
     // Its own id: the subcommands' positional JID is also called `jid`.
-    #[arg(id = "account", long = "jid", env = "XMPP_ROSTER_JID", value_name = "JID", global = true)]
+    #[arg(
+        id = "account",
+        long = "jid",
+        env = "XMPP_ROSTER_JID",
+        value_name = "JID",
+        global = true
+    )]
     pub account: Option<String>,
 
     /// Read the password from the first line of FILE ('-' reads standard input) instead of the
@@ -54,7 +60,12 @@ pub struct ConnArgs {
 
     /// Connect to this host (and port) instead of the JID's domain on the default port
     /// (5222, or 5223 with --tls direct); IPv6 as [::1]:5222
-    #[arg(long, env = "XMPP_ROSTER_SERVER", value_name = "HOST[:PORT]", global = true)]
+    #[arg(
+        long,
+        env = "XMPP_ROSTER_SERVER",
+        value_name = "HOST[:PORT]",
+        global = true
+    )]
     pub server: Option<String>,
 
     /// How the connection is secured: starttls upgrades a plain connection (the usual port 5222),
@@ -155,12 +166,14 @@ pub enum Command {
     },
     /// Bring a contact list from a JSON file (from `export`) into the account: shows what would
     /// change, and changes it only with --yes
-    #[command(long_about = "Bring a contact list from a JSON file (made by `export`, on this \
+    #[command(
+        long_about = "Bring a contact list from a JSON file (made by `export`, on this \
 account or another one) into the account.\n\nShows what would change first, and changes it only \
 with --yes. Names and groups are set as in the file. Contacts whose presence the old account saw \
 (subscription to/both) or had asked for are asked again with a subscription request; contacts who \
 saw the old account's presence (from/both) are pre-approved when the server allows it. Contacts \
-in the account but not in the file are kept unless --prune is given.")]
+in the account but not in the file are kept unless --prune is given."
+    )]
     Import {
         /// The JSON file ('-' reads standard input)
         file: PathBuf,
@@ -230,7 +243,10 @@ pub struct WatchArgs {
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
     if !(secs > 0.0 && secs <= 86_400.0 * 365.0) {
         return Err(format!("{s:?}: give a number of seconds greater than 0"));
     }

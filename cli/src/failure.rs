@@ -24,7 +24,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(exit: Exit, message: impl Into<String>) -> Failure {
-        Failure { exit, message: message.into() }
+        Failure {
+            exit,
+            message: message.into(),
+        }
     }
     pub fn usage(message: impl Into<String>) -> Failure {
         Failure::new(Exit::Usage, message)
@@ -33,7 +36,10 @@ impl Failure {
         Failure::new(Exit::Failure, message)
     }
     pub fn not_in_roster(jid: &str, account: &str) -> Failure {
-        Failure::new(Exit::NotInRoster, format!("{jid} is not in the roster of {account}: `xmpp-roster list` shows who is"))
+        Failure::new(
+            Exit::NotInRoster,
+            format!("{jid} is not in the roster of {account}: `xmpp-roster list` shows who is"),
+        )
     }
 }
 
@@ -56,7 +62,10 @@ impl Context {
     /// "removing romeo@example.net"); `jid` is the contact concerned, if any.
     pub fn fail(&self, err: Error, doing: &str, jid: Option<&str>) -> Failure {
         let where_ = if self.server_given {
-            format!("check that the server is running and that --server {} is its host and port", self.address)
+            format!(
+                "check that the server is running and that --server {} is its host and port",
+                self.address
+            )
         } else {
             format!(
                 "{} is the JID's domain on the default port; if the server is elsewhere, pass --server HOST:PORT",
@@ -175,7 +184,14 @@ mod tests {
 
     #[test]
     fn a_wrong_password_names_the_cause_and_where_the_password_came_from() {
-        let f = ctx().fail(Error::Auth { condition: "not-authorized".into(), text: None }, "connecting", None);
+        let f = ctx().fail(
+            Error::Auth {
+                condition: "not-authorized".into(),
+                text: None,
+            },
+            "connecting",
+            None,
+        );
         assert_eq!(f.exit, Exit::Auth);
         assert!(f.message.starts_with("authentication failed (not-authorized): check the password in XMPP_ROSTER_PASSWORD"), "{}", f.message);
     }
@@ -183,13 +199,42 @@ mod tests {
     #[test]
     fn each_failure_class_has_its_own_exit_code() {
         let c = ctx();
-        assert_eq!(c.fail(Error::Io("refused".into()), "connecting", None).exit, Exit::Connection);
-        assert_eq!(c.fail(Error::Timeout, "connecting", None).exit, Exit::Connection);
-        assert_eq!(c.fail(Error::Tls("bad cert".into()), "connecting", None).exit, Exit::Tls);
-        assert_eq!(c.fail(Error::InvalidJid("x".into()), "adding", None).exit, Exit::Usage);
-        let stanza = |cond: &str| Error::Stanza(StanzaError { condition: cond.into(), error_type: "cancel".into(), text: None });
-        assert_eq!(c.fail(stanza("not-allowed"), "adding", Some("a@b")).exit, Exit::Server);
-        assert_eq!(c.fail(stanza("item-not-found"), "removing a@b", Some("a@b")).exit, Exit::NotInRoster);
-        assert_eq!(c.fail(Error::Interrupted, "importing", None).exit, Exit::Interrupted);
+        assert_eq!(
+            c.fail(Error::Io("refused".into()), "connecting", None).exit,
+            Exit::Connection
+        );
+        assert_eq!(
+            c.fail(Error::Timeout, "connecting", None).exit,
+            Exit::Connection
+        );
+        assert_eq!(
+            c.fail(Error::Tls("bad cert".into()), "connecting", None)
+                .exit,
+            Exit::Tls
+        );
+        assert_eq!(
+            c.fail(Error::InvalidJid("x".into()), "adding", None).exit,
+            Exit::Usage
+        );
+        let stanza = |cond: &str| {
+            Error::Stanza(StanzaError {
+                condition: cond.into(),
+                error_type: "cancel".into(),
+                text: None,
+            })
+        };
+        assert_eq!(
+            c.fail(stanza("not-allowed"), "adding", Some("a@b")).exit,
+            Exit::Server
+        );
+        assert_eq!(
+            c.fail(stanza("item-not-found"), "removing a@b", Some("a@b"))
+                .exit,
+            Exit::NotInRoster
+        );
+        assert_eq!(
+            c.fail(Error::Interrupted, "importing", None).exit,
+            Exit::Interrupted
+        );
     }
 }

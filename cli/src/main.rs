@@ -39,7 +39,10 @@ fn main() {
 /// Writes to stdout; a reader that went away (`| head`) ends the command quietly.
 fn out(text: &str) -> CliResult<()> {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
         Err(e) => Err(Failure::other(format!("writing to standard output: {e}"))),
@@ -63,7 +66,9 @@ fn run(cli: Cli) -> CliResult<()> {
         }
         _ => {}
     }
-    if let Command::Add { groups, .. } | Command::Group(GroupCommand::Add { groups, .. }) = &cli.command {
+    if let Command::Add { groups, .. } | Command::Group(GroupCommand::Add { groups, .. }) =
+        &cli.command
+    {
         if groups.iter().any(|g| g.is_empty()) {
             return Err(Failure::usage("a group name cannot be empty"));
         }
@@ -79,8 +84,12 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Show { jid, json } => show(&mut s, &jid, json),
         Command::Add { jid, name, groups } => add(&mut s, &jid, name, groups),
         Command::Rename { jid, name } => rename(&mut s, &jid, name),
-        Command::Group(GroupCommand::Add { jid, groups }) => change_groups(&mut s, &jid, &groups, true),
-        Command::Group(GroupCommand::Remove { jid, groups }) => change_groups(&mut s, &jid, &groups, false),
+        Command::Group(GroupCommand::Add { jid, groups }) => {
+            change_groups(&mut s, &jid, &groups, true)
+        }
+        Command::Group(GroupCommand::Remove { jid, groups }) => {
+            change_groups(&mut s, &jid, &groups, false)
+        }
         Command::Remove { jid } => remove(&mut s, &jid),
         Command::Subscribe { jid } => presence_op(&mut s, &jid, PresenceOp::Subscribe),
         Command::Approve { jid } => presence_op(&mut s, &jid, PresenceOp::Approve),
@@ -88,9 +97,18 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Unsubscribe { jid } => presence_op(&mut s, &jid, PresenceOp::Unsubscribe),
         Command::Watch(a) => return watch::run(s, &a),
         Command::Export { file } => export(&mut s, &file),
-        Command::Import { yes, prune, no_subscribe, .. } => {
-            import_plan(&mut s, import.unwrap_or_default(), yes, prune, !no_subscribe)
-        }
+        Command::Import {
+            yes,
+            prune,
+            no_subscribe,
+            ..
+        } => import_plan(
+            &mut s,
+            import.unwrap_or_default(),
+            yes,
+            prune,
+            !no_subscribe,
+        ),
     };
     s.close();
     result
@@ -127,19 +145,30 @@ fn list(s: &mut Session, a: &ListArgs) -> CliResult<()> {
         .collect();
     if a.json {
         let v: Vec<ItemJson> = items.iter().map(|i| ItemJson::from(*i)).collect();
-        out(&format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()))
+        out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        ))
     } else if a.csv {
         out(&output::csv(&items))
     } else if items.is_empty() {
         let filtered = a.group.is_some() || a.subscription.is_some();
-        out(if filtered { "(no contacts match)\n" } else { "(no contacts)\n" })
+        out(if filtered {
+            "(no contacts match)\n"
+        } else {
+            "(no contacts)\n"
+        })
     } else {
         out(&output::table(&items))
     }
 }
 
 fn current(s: &Session, jid: &str) -> CliResult<RosterItem> {
-    s.client.roster().get(jid).cloned().ok_or_else(|| Failure::not_in_roster(jid, &s.ctx.account))
+    s.client
+        .roster()
+        .get(jid)
+        .cloned()
+        .ok_or_else(|| Failure::not_in_roster(jid, &s.ctx.account))
 }
 
 fn show(s: &mut Session, jid: &str, json: bool) -> CliResult<()> {
@@ -147,31 +176,51 @@ fn show(s: &mut Session, jid: &str, json: bool) -> CliResult<()> {
     s.fetch()?;
     let item = current(s, &jid)?;
     if json {
-        out(&format!("{}\n", serde_json::to_string_pretty(&ItemJson::from(&item)).unwrap_or_default()))
+        out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&ItemJson::from(&item)).unwrap_or_default()
+        ))
     } else {
         out(&output::details(&item))
     }
 }
 
 /// Sets name and groups and reports what the roster now says.
-fn set(s: &mut Session, jid: &str, name: Option<&str>, groups: &[String], verb: &str) -> CliResult<()> {
+fn set(
+    s: &mut Session,
+    jid: &str,
+    name: Option<&str>,
+    groups: &[String],
+    verb: &str,
+) -> CliResult<()> {
     let refs: Vec<&str> = groups.iter().map(String::as_str).collect();
     s.client
         .set_item(jid, name, &refs)
         .map_err(|e| s.ctx.fail(e, &format!("{verb} {jid}"), Some(jid)))?;
-    let now = s.client.roster().get(jid).cloned().unwrap_or_else(|| RosterItem {
-        jid: jid.to_string(),
-        name: name.map(Into::into),
-        groups: groups.to_vec(),
-        ..Default::default()
-    });
-    out(&format!("{} {}\n", output::clean(jid), output::summary(&now)))
+    let now = s
+        .client
+        .roster()
+        .get(jid)
+        .cloned()
+        .unwrap_or_else(|| RosterItem {
+            jid: jid.to_string(),
+            name: name.map(Into::into),
+            groups: groups.to_vec(),
+            ..Default::default()
+        });
+    out(&format!(
+        "{} {}\n",
+        output::clean(jid),
+        output::summary(&now)
+    ))
 }
 
 fn add(s: &mut Session, jid: &str, name: Option<String>, groups: Vec<String>) -> CliResult<()> {
     let jid = contact_jid(jid)?;
     if jid == s.ctx.account {
-        return Err(Failure::usage(format!("{jid} is the account itself and cannot be its own contact")));
+        return Err(Failure::usage(format!(
+            "{jid} is the account itself and cannot be its own contact"
+        )));
     }
     s.fetch()?;
     let (name, groups) = match s.client.roster().get(&jid) {
@@ -187,14 +236,26 @@ fn add(s: &mut Session, jid: &str, name: Option<String>, groups: Vec<String>) ->
         }
         None => (name, groups),
     };
-    set(s, &jid, name.as_deref().filter(|n| !n.is_empty()), &groups, "adding")
+    set(
+        s,
+        &jid,
+        name.as_deref().filter(|n| !n.is_empty()),
+        &groups,
+        "adding",
+    )
 }
 
 fn rename(s: &mut Session, jid: &str, name: String) -> CliResult<()> {
     let jid = contact_jid(jid)?;
     s.fetch()?;
     let old = current(s, &jid)?;
-    set(s, &jid, Some(name.as_str()).filter(|n| !n.is_empty()), &old.groups, "renaming")
+    set(
+        s,
+        &jid,
+        Some(name.as_str()).filter(|n| !n.is_empty()),
+        &old.groups,
+        "renaming",
+    )
 }
 
 fn change_groups(s: &mut Session, jid: &str, groups: &[String], add: bool) -> CliResult<()> {
@@ -213,14 +274,20 @@ fn change_groups(s: &mut Session, jid: &str, groups: &[String], add: bool) -> Cl
         }
     }
     if new == old.groups {
-        return out(&format!("{} unchanged: {}\n", output::clean(&jid), output::summary(&old)));
+        return out(&format!(
+            "{} unchanged: {}\n",
+            output::clean(&jid),
+            output::summary(&old)
+        ));
     }
     set(s, &jid, old.name.as_deref(), &new, "changing the groups of")
 }
 
 fn remove(s: &mut Session, jid: &str) -> CliResult<()> {
     let jid = contact_jid(jid)?;
-    s.client.remove_item(&jid).map_err(|e| s.ctx.fail(e, &format!("removing {jid}"), Some(&jid)))?;
+    s.client
+        .remove_item(&jid)
+        .map_err(|e| s.ctx.fail(e, &format!("removing {jid}"), Some(&jid)))?;
     out(&format!("removed {jid}\n"))
 }
 
@@ -243,11 +310,21 @@ fn presence_op(s: &mut Session, jid: &str, op: PresenceOp) -> CliResult<()> {
             "asking",
             format!("asked {jid} to share their presence; `xmpp-roster watch` shows the answer"),
         ),
-        PresenceOp::Approve => (s.client.approve(&jid), "approving", format!("approved {jid}: they can see your presence")),
-        PresenceOp::Deny => (s.client.deny(&jid), "denying", format!("denied {jid}: they cannot see your presence")),
-        PresenceOp::Unsubscribe => {
-            (s.client.unsubscribe(&jid), "unsubscribing from", format!("unsubscribed from {jid}: you no longer see their presence"))
-        }
+        PresenceOp::Approve => (
+            s.client.approve(&jid),
+            "approving",
+            format!("approved {jid}: they can see your presence"),
+        ),
+        PresenceOp::Deny => (
+            s.client.deny(&jid),
+            "denying",
+            format!("denied {jid}: they cannot see your presence"),
+        ),
+        PresenceOp::Unsubscribe => (
+            s.client.unsubscribe(&jid),
+            "unsubscribing from",
+            format!("unsubscribed from {jid}: you no longer see their presence"),
+        ),
     };
     result.map_err(|e| s.ctx.fail(e, &format!("{doing} {jid}"), Some(&jid)))?;
     out(&format!("{done}\n"))
@@ -257,14 +334,28 @@ fn export(s: &mut Session, file: &Path) -> CliResult<()> {
     s.fetch()?;
     let roster = s.client.snapshot();
     let items: Vec<RosterItem> = sorted(roster.items()).into_iter().cloned().collect();
-    transfer::write_file(file, &transfer::export_json(&s.ctx.account, roster.version(), &items))?;
+    transfer::write_file(
+        file,
+        &transfer::export_json(&s.ctx.account, roster.version(), &items),
+    )?;
     if file != Path::new("-") {
-        out(&format!("exported {} of {} to {}\n", plural(items.len(), "contact"), s.ctx.account, file.display()))?;
+        out(&format!(
+            "exported {} of {} to {}\n",
+            plural(items.len(), "contact"),
+            s.ctx.account,
+            file.display()
+        ))?;
     }
     Ok(())
 }
 
-fn import_plan(s: &mut Session, wanted: Vec<transfer::Wanted>, yes: bool, prune: bool, subscriptions: bool) -> CliResult<()> {
+fn import_plan(
+    s: &mut Session,
+    wanted: Vec<transfer::Wanted>,
+    yes: bool,
+    prune: bool,
+    subscriptions: bool,
+) -> CliResult<()> {
     s.fetch()?;
     let roster = s.client.snapshot();
     let lookup = |j: &str| roster.get(j).cloned();
@@ -285,7 +376,11 @@ fn import_plan(s: &mut Session, wanted: Vec<transfer::Wanted>, yes: bool, prune:
     for note in &plan.skipped {
         text.push_str(&format!("! {}\n", output::clean(note)));
     }
-    text.push_str(&format!("{}: {}\n", s.ctx.account, transfer::summary(&plan)));
+    text.push_str(&format!(
+        "{}: {}\n",
+        s.ctx.account,
+        transfer::summary(&plan)
+    ));
     out(&text)?;
     if plan.actions.is_empty() {
         return out("nothing to change\n");
@@ -302,7 +397,10 @@ fn apply(s: &mut Session, actions: &[Action]) -> CliResult<()> {
     let mut refused: Vec<String> = Vec::new();
     for (n, a) in actions.iter().enumerate() {
         let (jid, result) = match a {
-            Action::Add { jid, name, groups } | Action::Update { jid, name, groups, .. } => {
+            Action::Add { jid, name, groups }
+            | Action::Update {
+                jid, name, groups, ..
+            } => {
                 let refs: Vec<&str> = groups.iter().map(String::as_str).collect();
                 (jid, s.client.set_item(jid, name.as_deref(), &refs))
             }
@@ -314,15 +412,27 @@ fn apply(s: &mut Session, actions: &[Action]) -> CliResult<()> {
         match result {
             Ok(()) => {}
             // One contact the server will not take does not stop the others.
-            Err(e @ (xmpp_roster::Error::Stanza(_) | xmpp_roster::Error::InvalidArgument(_) | xmpp_roster::Error::InvalidJid(_))) => {
-                refused.push(s.ctx.fail(e, &format!("importing {jid}"), Some(jid)).message);
+            Err(
+                e @ (xmpp_roster::Error::Stanza(_)
+                | xmpp_roster::Error::InvalidArgument(_)
+                | xmpp_roster::Error::InvalidJid(_)),
+            ) => {
+                refused.push(
+                    s.ctx
+                        .fail(e, &format!("importing {jid}"), Some(jid))
+                        .message,
+                );
             }
             Err(e) => {
                 progress.finish();
                 let f = s.ctx.fail(e, &format!("importing {jid}"), Some(jid));
                 return Err(Failure::new(
                     f.exit,
-                    format!("{}\nstopped after {n} of {total} changes; running the same import again does only what is still missing", f.message),
+                    format!(
+                        "{}\nstopped at change {} of {total}; running the same import again does only what is still missing",
+                        f.message,
+                        n + 1
+                    ),
                 ));
             }
         }
@@ -334,6 +444,13 @@ fn apply(s: &mut Session, actions: &[Action]) -> CliResult<()> {
     if refused.is_empty() {
         out(&format!("applied {}\n", plural(total, "change")))
     } else {
-        Err(Failure::new(Exit::Server, format!("applied {} of {total} changes; the server refused {}", total - refused.len(), refused.len())))
+        Err(Failure::new(
+            Exit::Server,
+            format!(
+                "applied {} of {total} changes; the server refused {}",
+                total - refused.len(),
+                refused.len()
+            ),
+        ))
     }
 }

@@ -47,7 +47,15 @@ pub fn clean(s: &str) -> String {
     if !s.chars().any(char::is_control) {
         return s.to_string();
     }
-    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// `"text"` with quotes and backslashes escaped and controls made visible.
@@ -83,7 +91,9 @@ pub fn subscription_meaning(i: &RosterItem) -> &'static str {
     match (i.subscription, i.ask) {
         (Subscription::Both, _) => "you see each other's presence",
         (Subscription::To, _) => "you see their presence; they do not see yours",
-        (Subscription::From, true) => "they see your presence; your request to see theirs is pending",
+        (Subscription::From, true) => {
+            "they see your presence; your request to see theirs is pending"
+        }
         (Subscription::From, false) => "they see your presence; you do not see theirs",
         (Subscription::None, true) => "your request to see their presence is pending",
         (Subscription::None, false) => "no presence is shared",
@@ -91,14 +101,25 @@ pub fn subscription_meaning(i: &RosterItem) -> &'static str {
 }
 
 fn groups_text(groups: &[String]) -> String {
-    groups.iter().map(|g| clean(g)).collect::<Vec<_>>().join(", ")
+    groups
+        .iter()
+        .map(|g| clean(g))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// An aligned table with a header, for people.
 pub fn table(items: &[&RosterItem]) -> String {
     let rows: Vec<[String; 4]> = items
         .iter()
-        .map(|i| [clean(&i.jid), clean(i.name.as_deref().unwrap_or("")), subscription_text(i), groups_text(&i.groups)])
+        .map(|i| {
+            [
+                clean(&i.jid),
+                clean(i.name.as_deref().unwrap_or("")),
+                subscription_text(i),
+                groups_text(&i.groups),
+            ]
+        })
         .collect();
     let header = ["JID", "NAME", "SUBSCRIPTION", "GROUPS"].map(str::to_string);
     let mut width = header.clone().map(|h| h.chars().count());
@@ -145,7 +166,7 @@ pub fn csv(items: &[&RosterItem]) -> String {
             csv_field(&i.groups.join(";")),
         ];
         out.push_str(&fields.join(","));
-        out.push_str("\n");
+        out.push('\n');
     }
     out
 }
@@ -155,10 +176,17 @@ pub fn details(i: &RosterItem) -> String {
     format!(
         "jid:          {}\nname:         {}\nsubscription: {} ({})\ngroups:       {}\n",
         clean(&i.jid),
-        i.name.as_deref().map(quoted).unwrap_or_else(|| "(none)".into()),
+        i.name
+            .as_deref()
+            .map(quoted)
+            .unwrap_or_else(|| "(none)".into()),
         subscription_text(i),
         subscription_meaning(i),
-        if i.groups.is_empty() { "(none)".to_string() } else { groups_text(&i.groups) },
+        if i.groups.is_empty() {
+            "(none)".to_string()
+        } else {
+            groups_text(&i.groups)
+        },
     )
 }
 
@@ -185,7 +213,12 @@ mod tests {
     use super::*;
 
     fn item(jid: &str, name: Option<&str>, groups: &[&str]) -> RosterItem {
-        RosterItem { jid: jid.into(), name: name.map(Into::into), groups: groups.iter().map(|g| g.to_string()).collect(), ..Default::default() }
+        RosterItem {
+            jid: jid.into(),
+            name: name.map(Into::into),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            ..Default::default()
+        }
     }
 
     #[test]

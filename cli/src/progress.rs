@@ -36,9 +36,15 @@ impl Progress {
 
     fn start(label: String, total: Option<u64>) -> Progress {
         if !std::io::stderr().is_terminal() {
-            return Progress { shared: None, thread: None };
+            return Progress {
+                shared: None,
+                thread: None,
+            };
         }
-        let shared = Arc::new(Shared { done: AtomicU64::new(0), stop: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            done: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        });
         let s = Arc::clone(&shared);
         let thread = std::thread::spawn(move || {
             let started = Instant::now();
@@ -53,7 +59,11 @@ impl Progress {
                     continue;
                 }
                 let line = match total {
-                    Some(t) => format!("{label} {}/{t} ({:.1}s)", s.done.load(Ordering::SeqCst), elapsed.as_secs_f64()),
+                    Some(t) => format!(
+                        "{label} {}/{t} ({:.1}s)",
+                        s.done.load(Ordering::SeqCst),
+                        elapsed.as_secs_f64()
+                    ),
                     None => format!("{label}... ({:.1}s)", elapsed.as_secs_f64()),
                 };
                 // \r and "erase to end of line" redraw in place.
@@ -68,7 +78,10 @@ impl Progress {
                 let _ = err.flush();
             }
         });
-        Progress { shared: Some(shared), thread: Some(thread) }
+        Progress {
+            shared: Some(shared),
+            thread: Some(thread),
+        }
     }
 
     /// Reports `done` steps finished.

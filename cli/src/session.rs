@@ -44,7 +44,11 @@ pub struct Session {
 
 /// Splits `host[:port]`, `[v6]:port` or a bare IPv6 address.
 pub fn parse_server(s: &str) -> CliResult<(String, Option<u16>)> {
-    let bad = |why: &str| Failure::usage(format!("--server {s:?}: {why}; give HOST or HOST:PORT, e.g. xmpp.example.com:5222"));
+    let bad = |why: &str| {
+        Failure::usage(format!(
+            "--server {s:?}: {why}; give HOST or HOST:PORT, e.g. xmpp.example.com:5222"
+        ))
+    };
     let s = s.trim();
     if s.is_empty() {
         return Err(bad("empty"));
@@ -53,7 +57,13 @@ pub fn parse_server(s: &str) -> CliResult<(String, Option<u16>)> {
         let (host, after) = rest.split_once(']').ok_or_else(|| bad("missing ']'"))?;
         match after {
             "" => (host, None),
-            p => (host, Some(p.strip_prefix(':').ok_or_else(|| bad("expected ':' after ']'"))?)),
+            p => (
+                host,
+                Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| bad("expected ':' after ']'"))?,
+                ),
+            ),
         }
     } else if s.matches(':').count() > 1 {
         (s, None) // a bare IPv6 address
@@ -135,11 +145,15 @@ pub fn connect(args: &ConnArgs) -> CliResult<Session> {
     let server = args.server.as_deref().map(parse_server).transpose()?;
     if let Some(ca) = &args.ca_file {
         if !ca.is_file() {
-            return Err(Failure::usage(format!("--ca-file {}: no such file", ca.display())));
+            return Err(Failure::usage(format!(
+                "--ca-file {}: no such file",
+                ca.display()
+            )));
         }
     }
     let (password, password_source) = read_password(args.password_file.as_deref())?;
-    let mut config = Config::new(jid, &password).map_err(|e| Failure::usage(format!("--jid {jid:?}: {e}")))?;
+    let mut config =
+        Config::new(jid, &password).map_err(|e| Failure::usage(format!("--jid {jid:?}: {e}")))?;
     drop(password);
     let tls = match args.tls {
         TlsArg::Starttls => TlsMode::StartTls,
@@ -148,18 +162,32 @@ pub fn connect(args: &ConnArgs) -> CliResult<Session> {
     };
     config.set_tls(tls);
     if let Some((host, port)) = &server {
-        config.set_server(Some(host), *port).map_err(|e| Failure::usage(format!("--server: {e}")))?;
+        config
+            .set_server(Some(host), *port)
+            .map_err(|e| Failure::usage(format!("--server: {e}")))?;
     }
     config.set_ca_file(args.ca_file.clone());
-    config.set_timeout(args.timeout).map_err(|e| Failure::usage(format!("--timeout: {e}")))?;
+    config
+        .set_timeout(args.timeout)
+        .map_err(|e| Failure::usage(format!("--timeout: {e}")))?;
 
     let account = config.jid().as_str().to_string();
-    let default_port = if tls == TlsMode::DirectTls { 5223 } else { 5222 };
+    let default_port = if tls == TlsMode::DirectTls {
+        5223
+    } else {
+        5222
+    };
     let address = match &server {
         Some((host, port)) => join_host_port(host, port.unwrap_or(default_port)),
         None => join_host_port(config.jid().domain(), default_port),
     };
-    if tls == TlsMode::Plaintext && !is_loopback(server.as_ref().map_or(config.jid().domain(), |(h, _)| h.as_str())) {
+    if tls == TlsMode::Plaintext
+        && !is_loopback(
+            server
+                .as_ref()
+                .map_or(config.jid().domain(), |(h, _)| h.as_str()),
+        )
+    {
         eprintln!("warning: --tls plaintext sends the roster (and maybe the password) in the clear to {address}");
     }
     let ctx = Context {
@@ -179,7 +207,13 @@ pub fn connect(args: &ConnArgs) -> CliResult<Session> {
     let progress = Progress::spinner(format!("connecting to {}", ctx.address));
     let result = client.connect();
     progress.finish();
-    result.map_err(|e| ctx.fail(e, &format!("connecting to {} as {}", ctx.address, ctx.account), None))?;
+    result.map_err(|e| {
+        ctx.fail(
+            e,
+            &format!("connecting to {} as {}", ctx.address, ctx.account),
+            None,
+        )
+    })?;
     Ok(Session { client, ctx })
 }
 
@@ -192,7 +226,11 @@ fn join_host_port(host: &str, port: u16) -> String {
 }
 
 fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
 }
 
 impl Session {
@@ -201,7 +239,9 @@ impl Session {
         let progress = Progress::spinner("fetching the roster".to_string());
         let result = self.client.fetch_roster();
         progress.finish();
-        result.map(|_| ()).map_err(|e| self.ctx.fail(e, "fetching the roster", None))
+        result
+            .map(|_| ())
+            .map_err(|e| self.ctx.fail(e, "fetching the roster", None))
     }
 
     /// Closes the stream politely; errors here change nothing the user asked for.
@@ -212,7 +252,8 @@ impl Session {
 
 /// Checks a contact JID given on the command line and returns it in normal (bare) form.
 pub fn contact_jid(raw: &str) -> CliResult<String> {
-    let jid = Jid::parse(raw.trim()).map_err(|e| Failure::usage(format!("{raw:?} is not a usable JID: {e}")))?;
+    let jid = Jid::parse(raw.trim())
+        .map_err(|e| Failure::usage(format!("{raw:?} is not a usable JID: {e}")))?;
     if !jid.is_bare() {
         return Err(Failure::usage(format!(
             "{raw:?}: contacts are bare JIDs without a resource; use {}",
@@ -228,12 +269,29 @@ mod tests {
 
     #[test]
     fn server_forms() {
-        assert_eq!(parse_server("xmpp.example.com").unwrap(), ("xmpp.example.com".into(), None));
-        assert_eq!(parse_server("127.0.0.1:5333").unwrap(), ("127.0.0.1".into(), Some(5333)));
-        assert_eq!(parse_server("[::1]:5222").unwrap(), ("::1".into(), Some(5222)));
+        assert_eq!(
+            parse_server("xmpp.example.com").unwrap(),
+            ("xmpp.example.com".into(), None)
+        );
+        assert_eq!(
+            parse_server("127.0.0.1:5333").unwrap(),
+            ("127.0.0.1".into(), Some(5333))
+        );
+        assert_eq!(
+            parse_server("[::1]:5222").unwrap(),
+            ("::1".into(), Some(5222))
+        );
         assert_eq!(parse_server("::1").unwrap(), ("::1".into(), None));
         assert_eq!(parse_server("[::1]").unwrap(), ("::1".into(), None));
-        for bad in ["", ":5222", "host:0", "host:99999", "host:x", "[::1", "[::1]5222"] {
+        for bad in [
+            "",
+            ":5222",
+            "host:0",
+            "host:99999",
+            "host:x",
+            "[::1",
+            "[::1]5222",
+        ] {
             let f = parse_server(bad).unwrap_err();
             assert_eq!(f.exit, Exit::Usage, "{bad}");
         }
@@ -241,8 +299,14 @@ mod tests {
 
     #[test]
     fn contact_jids_are_normalised_and_must_be_bare() {
-        assert_eq!(contact_jid("Romeo@Example.NET").unwrap(), "romeo@example.net");
-        assert_eq!(contact_jid("romeo@example.net/orchard").unwrap_err().exit, Exit::Usage);
+        assert_eq!(
+            contact_jid("Romeo@Example.NET").unwrap(),
+            "romeo@example.net"
+        );
+        assert_eq!(
+            contact_jid("romeo@example.net/orchard").unwrap_err().exit,
+            Exit::Usage
+        );
         assert_eq!(contact_jid("not a jid@").unwrap_err().exit, Exit::Usage);
     }
 }

@@ -58,17 +58,31 @@ pub fn export_json(account: &str, version: Option<&str>, items: &[RosterItem]) -
 pub fn write_file(path: &Path, text: &str) -> CliResult<()> {
     if path == Path::new("-") {
         let mut out = std::io::stdout().lock();
-        return out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| Failure::other(format!("writing to standard output: {e}")));
+        return out
+            .write_all(text.as_bytes())
+            .and_then(|_| out.flush())
+            .map_err(|e| Failure::other(format!("writing to standard output: {e}")));
     }
     use std::os::unix::fs::OpenOptionsExt;
-    let fail = |e: std::io::Error| Failure::other(format!("cannot write {}: {e}: check the directory exists and is writable", path.display()));
-    let file_name = path.file_name().ok_or_else(|| Failure::usage(format!("{}: not a file name", path.display())))?;
+    let fail = |e: std::io::Error| {
+        Failure::other(format!(
+            "cannot write {}: {e}: check the directory exists and is writable",
+            path.display()
+        ))
+    };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| Failure::usage(format!("{}: not a file name", path.display())))?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
     tmp_name.push(format!(".{}.tmp", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -98,7 +112,8 @@ pub fn read_import(path: &Path) -> CliResult<Vec<Wanted>> {
             .map_err(|e| Failure::other(format!("reading standard input: {e}")))?;
         s
     } else {
-        std::fs::read_to_string(path).map_err(|e| Failure::other(format!("cannot read {}: {e}", path.display())))?
+        std::fs::read_to_string(path)
+            .map_err(|e| Failure::other(format!("cannot read {}: {e}", path.display())))?
     };
     parse_import(&text).map_err(|m| Failure::other(format!("{}: {m}", path.display())))
 }
@@ -127,8 +142,12 @@ pub fn parse_import(text: &str) -> Result<Vec<Wanted>, String> {
     for (n, item) in items.into_iter().enumerate() {
         let at = |m: String| format!("item {} ({}): {m}", n + 1, clean(&item.jid));
         let jid = contact_jid(&item.jid).map_err(|f| at(f.message))?;
-        let subscription = Subscription::parse(&item.subscription)
-            .ok_or_else(|| at(format!("subscription {:?} is not one of none, to, from, both", item.subscription)))?;
+        let subscription = Subscription::parse(&item.subscription).ok_or_else(|| {
+            at(format!(
+                "subscription {:?} is not one of none, to, from, both",
+                item.subscription
+            ))
+        })?;
         let mut groups: Vec<String> = Vec::with_capacity(item.groups.len());
         for g in item.groups {
             if g.is_empty() {
@@ -139,7 +158,14 @@ pub fn parse_import(text: &str) -> Result<Vec<Wanted>, String> {
             }
         }
         let name = item.name.filter(|n| !n.is_empty());
-        let wanted = Wanted { jid: jid.clone(), name, groups, subscription, ask: item.ask, approved: item.approved };
+        let wanted = Wanted {
+            jid: jid.clone(),
+            name,
+            groups,
+            subscription,
+            ask: item.ask,
+            approved: item.approved,
+        };
         match seen.get(&jid) {
             Some(&k) => out[k] = wanted, // the last entry for a JID wins
             None => {
@@ -154,11 +180,26 @@ pub fn parse_import(text: &str) -> Result<Vec<Wanted>, String> {
 /// One change to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Add { jid: String, name: Option<String>, groups: Vec<String> },
-    Update { jid: String, name: Option<String>, groups: Vec<String>, old: RosterItem },
-    Subscribe { jid: String },
-    Preapprove { jid: String },
-    Remove { jid: String },
+    Add {
+        jid: String,
+        name: Option<String>,
+        groups: Vec<String>,
+    },
+    Update {
+        jid: String,
+        name: Option<String>,
+        groups: Vec<String>,
+        old: RosterItem,
+    },
+    Subscribe {
+        jid: String,
+    },
+    Preapprove {
+        jid: String,
+    },
+    Remove {
+        jid: String,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -192,20 +233,33 @@ pub fn plan(
     let mut pre = Vec::new();
     for w in wanted {
         if w.jid == account {
-            p.skipped.push(format!("{}: the account itself cannot be its own contact", w.jid));
+            p.skipped.push(format!(
+                "{}: the account itself cannot be its own contact",
+                w.jid
+            ));
             continue;
         }
         let cur = current(&w.jid);
         let mut changed = false;
         match &cur {
             None => {
-                p.actions.push(Action::Add { jid: w.jid.clone(), name: w.name.clone(), groups: w.groups.clone() });
+                p.actions.push(Action::Add {
+                    jid: w.jid.clone(),
+                    name: w.name.clone(),
+                    groups: w.groups.clone(),
+                });
                 changed = true;
             }
             Some(c) => {
-                let same_groups = c.groups.len() == w.groups.len() && w.groups.iter().all(|g| c.groups.contains(g));
+                let same_groups = c.groups.len() == w.groups.len()
+                    && w.groups.iter().all(|g| c.groups.contains(g));
                 if c.name != w.name || !same_groups {
-                    p.actions.push(Action::Update { jid: w.jid.clone(), name: w.name.clone(), groups: w.groups.clone(), old: c.clone() });
+                    p.actions.push(Action::Update {
+                        jid: w.jid.clone(),
+                        name: w.name.clone(),
+                        groups: w.groups.clone(),
+                        old: c.clone(),
+                    });
                     changed = true;
                 }
             }
@@ -216,7 +270,9 @@ pub fn plan(
                 subs.push(Action::Subscribe { jid: w.jid.clone() });
                 changed = true;
             }
-            let has_from = cur.as_ref().is_some_and(|c| seen_by(c.subscription) || c.approved);
+            let has_from = cur
+                .as_ref()
+                .is_some_and(|c| seen_by(c.subscription) || c.approved);
             if (seen_by(w.subscription) || w.approved) && !has_from {
                 if preapproval_supported {
                     pre.push(Action::Preapprove { jid: w.jid.clone() });
@@ -248,7 +304,9 @@ pub fn plan(
 }
 
 fn opt_name(n: &Option<String>) -> String {
-    n.as_deref().map(quoted).unwrap_or_else(|| "(no name)".into())
+    n.as_deref()
+        .map(quoted)
+        .unwrap_or_else(|| "(no name)".into())
 }
 
 fn group_list(g: &[String]) -> String {
@@ -262,21 +320,57 @@ fn group_list(g: &[String]) -> String {
 /// One line per change, like a diff.
 pub fn describe(a: &Action) -> String {
     match a {
-        Action::Add { jid, name, groups } => format!("+ {}  name {}  groups {}", clean(jid), opt_name(name), group_list(groups)),
-        Action::Update { jid, name, groups, old } => {
+        Action::Add { jid, name, groups } => format!(
+            "+ {}  name {}  groups {}",
+            clean(jid),
+            opt_name(name),
+            group_list(groups)
+        ),
+        Action::Update {
+            jid,
+            name,
+            groups,
+            old,
+        } => {
             let mut parts = Vec::new();
             if &old.name != name {
-                parts.push(format!("name {} -> {}", opt_name(&old.name), opt_name(name)));
+                parts.push(format!(
+                    "name {} -> {}",
+                    opt_name(&old.name),
+                    opt_name(name)
+                ));
             }
-            let added: Vec<String> = groups.iter().filter(|g| !old.groups.contains(g)).map(|g| format!("+{}", quoted(g))).collect();
-            let removed: Vec<String> = old.groups.iter().filter(|g| !groups.contains(g)).map(|g| format!("-{}", quoted(g))).collect();
+            let added: Vec<String> = groups
+                .iter()
+                .filter(|g| !old.groups.contains(g))
+                .map(|g| format!("+{}", quoted(g)))
+                .collect();
+            let removed: Vec<String> = old
+                .groups
+                .iter()
+                .filter(|g| !groups.contains(g))
+                .map(|g| format!("-{}", quoted(g)))
+                .collect();
             if !added.is_empty() || !removed.is_empty() {
-                parts.push(format!("groups {}", added.into_iter().chain(removed).collect::<Vec<_>>().join(" ")));
+                parts.push(format!(
+                    "groups {}",
+                    added
+                        .into_iter()
+                        .chain(removed)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ));
             }
             format!("~ {}  {}", clean(jid), parts.join("; "))
         }
-        Action::Subscribe { jid } => format!("> {}  ask again to see their presence (subscription request)", clean(jid)),
-        Action::Preapprove { jid } => format!("< {}  pre-approve: they may see your presence when they ask", clean(jid)),
+        Action::Subscribe { jid } => format!(
+            "> {}  ask again to see their presence (subscription request)",
+            clean(jid)
+        ),
+        Action::Preapprove { jid } => format!(
+            "< {}  pre-approve: they may see your presence when they ask",
+            clean(jid)
+        ),
         Action::Remove { jid } => format!("- {}  not in the file (--prune)", clean(jid)),
     }
 }
@@ -298,7 +392,13 @@ pub fn summary(p: &Plan) -> String {
 mod tests {
     use super::*;
 
-    fn have(jid: &str, sub: Subscription, ask: bool, name: Option<&str>, groups: &[&str]) -> RosterItem {
+    fn have(
+        jid: &str,
+        sub: Subscription,
+        ask: bool,
+        name: Option<&str>,
+        groups: &[&str],
+    ) -> RosterItem {
         RosterItem {
             jid: jid.into(),
             name: name.map(Into::into),
@@ -311,7 +411,16 @@ mod tests {
 
     #[test]
     fn export_then_parse_gives_back_every_field() {
-        let items = vec![have("romeo@x", Subscription::Both, false, Some("Romeo"), &["A", "B"]), have("nurse@x", Subscription::None, true, None, &[])];
+        let items = vec![
+            have(
+                "romeo@x",
+                Subscription::Both,
+                false,
+                Some("Romeo"),
+                &["A", "B"],
+            ),
+            have("nurse@x", Subscription::None, true, None, &[]),
+        ];
         let back = parse_import(&export_json("juliet@x", Some("7"), &items)).unwrap();
         assert_eq!(back.len(), 2);
         assert_eq!(back[0].name.as_deref(), Some("Romeo"));
@@ -329,36 +438,87 @@ mod tests {
         .unwrap();
         let p = plan("juliet@y", &wanted, &|_| None, &[], false, true, true);
         let lines: Vec<String> = p.actions.iter().map(describe).collect();
-        assert_eq!(p.actions.iter().filter(|a| matches!(a, Action::Add { .. })).count(), 4, "{lines:#?}");
         assert_eq!(
-            p.actions.iter().filter_map(|a| if let Action::Subscribe { jid } = a { Some(jid.as_str()) } else { None }).collect::<Vec<_>>(),
+            p.actions
+                .iter()
+                .filter(|a| matches!(a, Action::Add { .. }))
+                .count(),
+            4,
+            "{lines:#?}"
+        );
+        assert_eq!(
+            p.actions
+                .iter()
+                .filter_map(|a| if let Action::Subscribe { jid } = a {
+                    Some(jid.as_str())
+                } else {
+                    None
+                })
+                .collect::<Vec<_>>(),
             vec!["romeo@x", "nurse@x"]
         );
         assert_eq!(
-            p.actions.iter().filter_map(|a| if let Action::Preapprove { jid } = a { Some(jid.as_str()) } else { None }).collect::<Vec<_>>(),
+            p.actions
+                .iter()
+                .filter_map(|a| if let Action::Preapprove { jid } = a {
+                    Some(jid.as_str())
+                } else {
+                    None
+                })
+                .collect::<Vec<_>>(),
             vec!["romeo@x", "tybalt@x"]
         );
-        assert!(matches!(p.actions[0], Action::Add { .. }), "names and groups go first");
+        assert!(
+            matches!(p.actions[0], Action::Add { .. }),
+            "names and groups go first"
+        );
     }
 
     #[test]
     fn importing_what_is_there_changes_nothing_and_prune_removes_the_rest() {
-        let cur = vec![have("romeo@x", Subscription::To, false, Some("Romeo"), &["B", "A"]), have("paris@x", Subscription::None, false, None, &[])];
-        let wanted = parse_import(r#"[{"jid":"Romeo@X","name":"Romeo","subscription":"to","groups":["A","B"]}]"#).unwrap();
+        let cur = vec![
+            have(
+                "romeo@x",
+                Subscription::To,
+                false,
+                Some("Romeo"),
+                &["B", "A"],
+            ),
+            have("paris@x", Subscription::None, false, None, &[]),
+        ];
+        let wanted = parse_import(
+            r#"[{"jid":"Romeo@X","name":"Romeo","subscription":"to","groups":["A","B"]}]"#,
+        )
+        .unwrap();
         let find = |j: &str| cur.iter().find(|c| c.jid == j).cloned();
         let p = plan("juliet@x", &wanted, &find, &cur, false, true, true);
         assert!(p.actions.is_empty(), "{:?}", p.actions);
         assert_eq!(p.unchanged, 1);
         let p = plan("juliet@x", &wanted, &find, &cur, true, true, true);
-        assert_eq!(p.actions, vec![Action::Remove { jid: "paris@x".into() }]);
+        assert_eq!(
+            p.actions,
+            vec![Action::Remove {
+                jid: "paris@x".into()
+            }]
+        );
     }
 
     #[test]
     fn bad_files_are_refused_with_the_item_named() {
         assert!(parse_import("{}").is_err());
-        assert!(parse_import(r#"{"format":"other","format_version":1,"items":[]}"#).unwrap_err().contains("format"));
-        assert!(parse_import(r#"[{"jid":"a@b/res"}]"#).unwrap_err().starts_with("item 1 (a@b/res)"));
-        assert!(parse_import(r#"[{"jid":"a@b"},{"jid":"c@d","subscription":"sometimes"}]"#).unwrap_err().starts_with("item 2"));
+        assert!(
+            parse_import(r#"{"format":"other","format_version":1,"items":[]}"#)
+                .unwrap_err()
+                .contains("format")
+        );
+        assert!(parse_import(r#"[{"jid":"a@b/res"}]"#)
+            .unwrap_err()
+            .starts_with("item 1 (a@b/res)"));
+        assert!(
+            parse_import(r#"[{"jid":"a@b"},{"jid":"c@d","subscription":"sometimes"}]"#)
+                .unwrap_err()
+                .starts_with("item 2")
+        );
         assert!(parse_import(r#"[{"jid":"a@b","groups":[""]}]"#).is_err());
     }
 

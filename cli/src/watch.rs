@@ -28,19 +28,32 @@ pub fn text_line(e: &Event) -> String {
             }
         }
         Event::Subscription { kind, from, status } => {
-            let status = status.as_deref().map(|s| format!(" status={}", quoted(s))).unwrap_or_default();
+            let status = status
+                .as_deref()
+                .map(|s| format!(" status={}", quoted(s)))
+                .unwrap_or_default();
             let hint = match kind {
                 SubscriptionKind::Subscribe => {
                     format!(" (asks to see your presence: xmpp-roster approve {0} | xmpp-roster deny {0})", clean(from))
                 }
                 SubscriptionKind::Subscribed => " (you can now see their presence)".to_string(),
-                SubscriptionKind::Unsubscribe => " (no longer wants to see your presence)".to_string(),
+                SubscriptionKind::Unsubscribe => {
+                    " (no longer wants to see your presence)".to_string()
+                }
                 SubscriptionKind::Unsubscribed => " (you no longer see their presence)".to_string(),
             };
             format!("{} {}{status}{hint}", kind.as_str(), clean(from))
         }
         Event::Presence(p) => {
-            let mut s = format!("presence {} {}", clean(&p.from), if p.available { "available" } else { "unavailable" });
+            let mut s = format!(
+                "presence {} {}",
+                clean(&p.from),
+                if p.available {
+                    "available"
+                } else {
+                    "unavailable"
+                }
+            );
             if let Some(show) = p.show.as_wire() {
                 s.push_str(&format!(" show={show}"));
             }
@@ -62,7 +75,11 @@ pub fn text_line(e: &Event) -> String {
 /// One event as a JSON object.
 pub fn json_line(e: &Event) -> serde_json::Value {
     match e {
-        Event::RosterChanged { change, item, version } => json!({
+        Event::RosterChanged {
+            change,
+            item,
+            version,
+        } => json!({
             "type": "roster",
             "change": match change { RosterChange::Added => "added", RosterChange::Updated => "updated", RosterChange::Removed => "removed" },
             "jid": item.jid,
@@ -100,7 +117,11 @@ pub fn run(mut s: Session, args: &WatchArgs) -> CliResult<()> {
             Event::Presence(p) if Some(&p.from) == me.as_ref() => return ControlFlow::Continue(()),
             _ => {}
         }
-        let line = if json { json_line(e).to_string() } else { text_line(e) };
+        let line = if json {
+            json_line(e).to_string()
+        } else {
+            text_line(e)
+        };
         let mut out = std::io::stdout().lock();
         if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
             // The reader went away (e.g. `| head -1`): stop quietly.
@@ -117,8 +138,15 @@ pub fn run(mut s: Session, args: &WatchArgs) -> CliResult<()> {
     if !args.no_presence {
         // Going online brings contacts' presence and pending subscription requests. Priority -1
         // keeps chat messages from being routed to a session that cannot show them.
-        let me = OwnPresence { available: true, show: Show::Available, status: None, priority: -1 };
-        s.client.send_presence(&me).map_err(|e| s.ctx.fail(e, "going online", None))?;
+        let me = OwnPresence {
+            available: true,
+            show: Show::Available,
+            status: None,
+            priority: -1,
+        };
+        s.client
+            .send_presence(&me)
+            .map_err(|e| s.ctx.fail(e, "going online", None))?;
     }
     eprintln!(
         "watching {} ({} contacts); Ctrl-C stops",
@@ -142,7 +170,9 @@ pub fn run(mut s: Session, args: &WatchArgs) -> CliResult<()> {
         };
         match s.client.poll(wait) {
             Ok(_) => {}
-            Err(xmpp_roster::Error::Interrupted) | Err(xmpp_roster::Error::CallbackAborted) => break Ok(()),
+            Err(xmpp_roster::Error::Interrupted) | Err(xmpp_roster::Error::CallbackAborted) => {
+                break Ok(())
+            }
             Err(e) => break Err(s.ctx.fail(e, "watching", None)),
         }
     };
@@ -162,17 +192,42 @@ mod tests {
 
     #[test]
     fn lines_for_each_event() {
-        let item = RosterItem { jid: "romeo@x".into(), name: Some("Romeo".into()), groups: vec!["A".into()], ..Default::default() };
-        let e = Event::RosterChanged { change: RosterChange::Added, item, version: Some("3".into()) };
-        assert_eq!(text_line(&e), "roster added romeo@x subscription=none name=\"Romeo\" groups=\"A\"");
+        let item = RosterItem {
+            jid: "romeo@x".into(),
+            name: Some("Romeo".into()),
+            groups: vec!["A".into()],
+            ..Default::default()
+        };
+        let e = Event::RosterChanged {
+            change: RosterChange::Added,
+            item,
+            version: Some("3".into()),
+        };
+        assert_eq!(
+            text_line(&e),
+            "roster added romeo@x subscription=none name=\"Romeo\" groups=\"A\""
+        );
         let v = json_line(&e);
         assert_eq!(v["type"], "roster");
         assert_eq!(v["item"]["groups"][0], "A");
-        let e = Event::Subscription { kind: SubscriptionKind::Subscribe, from: "juliet@x".into(), status: None };
+        let e = Event::Subscription {
+            kind: SubscriptionKind::Subscribe,
+            from: "juliet@x".into(),
+            status: None,
+        };
         assert!(text_line(&e).starts_with("subscribe juliet@x (asks"));
-        let e = Event::Presence(PresenceInfo { from: "romeo@x/o".into(), available: true, show: Show::Away, status: Some("\x1b[2J".into()), priority: 0 });
+        let e = Event::Presence(PresenceInfo {
+            from: "romeo@x/o".into(),
+            available: true,
+            show: Show::Away,
+            status: Some("\x1b[2J".into()),
+            priority: 0,
+        });
         let t = text_line(&e);
-        assert_eq!(t, "presence romeo@x/o available show=away status=\"\\u{1b}[2J\"");
+        assert_eq!(
+            t,
+            "presence romeo@x/o available show=away status=\"\\u{1b}[2J\""
+        );
         assert_eq!(json_line(&e)["show"], "away");
     }
 }

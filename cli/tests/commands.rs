@@ -9,7 +9,10 @@ fn an_empty_roster_lists_as_empty_in_every_format() {
     let juliet = account(&server, "juliet");
     assert_eq!(juliet.ok(&["list"]).stdout, "(no contacts)\n");
     assert_eq!(juliet.list(), Vec::<serde_json::Value>::new());
-    assert_eq!(juliet.ok(&["list", "--csv"]).stdout, "jid,name,subscription,ask,approved,groups\n");
+    assert_eq!(
+        juliet.ok(&["list", "--csv"]).stdout,
+        "jid,name,subscription,ask,approved,groups\n"
+    );
 }
 
 #[test]
@@ -17,7 +20,16 @@ fn add_show_rename_group_and_remove_change_the_server_roster() {
     let server = start_server();
     let juliet = account(&server, "juliet");
 
-    let r = juliet.ok(&["add", "Romeo@Localhost", "--name", "Romeo", "--group", "Montague", "--group", "Verona"]);
+    let r = juliet.ok(&[
+        "add",
+        "Romeo@Localhost",
+        "--name",
+        "Romeo",
+        "--group",
+        "Montague",
+        "--group",
+        "Verona",
+    ]);
     assert!(r.stdout.starts_with("romeo@localhost "), "{}", r.stdout);
     juliet.ok(&["add", "nurse@localhost", "--group", "Capulet"]);
 
@@ -36,22 +48,36 @@ fn add_show_rename_group_and_remove_change_the_server_roster() {
 
     let table = juliet.ok(&["list"]).stdout;
     let lines: Vec<&str> = table.lines().collect();
-    assert!(lines[0].starts_with("JID") && lines[0].contains("GROUPS"), "{table}");
-    assert!(lines[1].starts_with("nurse@localhost") && lines[2].starts_with("romeo@localhost"), "sorted by JID: {table}");
+    assert!(
+        lines[0].starts_with("JID") && lines[0].contains("GROUPS"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with("nurse@localhost") && lines[2].starts_with("romeo@localhost"),
+        "sorted by JID: {table}"
+    );
 
     let show = juliet.ok(&["show", "romeo@localhost"]).stdout;
     assert!(show.contains("name:         \"Romeo\""), "{show}");
-    let shown: serde_json::Value = serde_json::from_str(&juliet.ok(&["show", "romeo@localhost", "--json"]).stdout).unwrap();
+    let shown: serde_json::Value =
+        serde_json::from_str(&juliet.ok(&["show", "romeo@localhost", "--json"]).stdout).unwrap();
     assert_eq!(shown["jid"], "romeo@localhost");
 
     juliet.ok(&["rename", "romeo@localhost", "Romeo Montague"]);
-    assert_eq!(juliet.item("romeo@localhost").unwrap()["name"], "Romeo Montague");
+    assert_eq!(
+        juliet.item("romeo@localhost").unwrap()["name"],
+        "Romeo Montague"
+    );
     juliet.ok(&["rename", "romeo@localhost", ""]);
-    assert_eq!(juliet.item("romeo@localhost").unwrap()["name"], serde_json::Value::Null);
+    assert_eq!(
+        juliet.item("romeo@localhost").unwrap()["name"],
+        serde_json::Value::Null
+    );
 
     juliet.ok(&["group", "remove", "romeo@localhost", "Verona", "Lovers"]);
     juliet.ok(&["group", "add", "romeo@localhost", "Friends"]);
-    let mut groups: Vec<String> = serde_json::from_value(juliet.item("romeo@localhost").unwrap()["groups"].clone()).unwrap();
+    let mut groups: Vec<String> =
+        serde_json::from_value(juliet.item("romeo@localhost").unwrap()["groups"].clone()).unwrap();
     groups.sort();
     assert_eq!(groups, vec!["Friends", "Montague"]);
 
@@ -60,8 +86,13 @@ fn add_show_rename_group_and_remove_change_the_server_roster() {
     let in_capulet: Vec<serde_json::Value> = serde_json::from_str(&in_capulet).unwrap();
     assert_eq!(in_capulet.len(), 1);
     assert_eq!(in_capulet[0]["jid"], "nurse@localhost");
-    assert_eq!(juliet.ok(&["list", "--subscription", "both"]).stdout, "(no contacts match)\n");
-    let csv = juliet.ok(&["list", "--csv", "--subscription", "none"]).stdout;
+    assert_eq!(
+        juliet.ok(&["list", "--subscription", "both"]).stdout,
+        "(no contacts match)\n"
+    );
+    let csv = juliet
+        .ok(&["list", "--csv", "--subscription", "none"])
+        .stdout;
     assert_eq!(csv.lines().count(), 3, "{csv}");
 
     let r = juliet.ok(&["remove", "nurse@localhost"]);
@@ -82,7 +113,11 @@ fn a_contact_that_is_not_in_the_roster_exits_7() {
     ] {
         let r = juliet.run(args);
         assert_eq!(r.code, 7, "{args:?}: {}", r.stderr);
-        assert!(r.stderr.contains("paris@localhost is not in the roster of"), "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("paris@localhost is not in the roster of"),
+            "{args:?}: {}",
+            r.stderr
+        );
     }
     // rename must not have added it.
     assert!(juliet.list().is_empty());
@@ -95,7 +130,11 @@ fn the_server_refusing_a_change_exits_6() {
     // Prosody answers a roster change of the account's own JID with not-allowed.
     let r = juliet.run(&["remove", &juliet.jid]);
     assert_eq!(r.code, 6, "{}", r.stderr);
-    assert!(r.stderr.contains("the server refused: not-allowed"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the server refused: not-allowed"),
+        "{}",
+        r.stderr
+    );
     // `add` catches that one before asking the server.
     let r = juliet.run(&["add", &juliet.jid]);
     assert_eq!(r.code, 2, "{}", r.stderr);
@@ -114,20 +153,36 @@ fn subscribe_approve_and_watch_show_the_whole_exchange() {
 
     juliet.ok(&["subscribe", &romeo.jid]);
     let mut seen = Vec::new();
-    jw.read_until(&mut seen, |l| l.contains("\"roster\"") && l.contains("\"ask\":true"));
+    jw.read_until(&mut seen, |l| {
+        l.contains("\"roster\"") && l.contains("\"ask\":true")
+    });
 
     // Romeo goes online and gets the request.
     let mut rw = romeo.watch(&["--count", "1"]);
     let mut romeo_saw = Vec::new();
     rw.read_until(&mut romeo_saw, |l| l.starts_with("subscribe "));
-    assert!(romeo_saw.last().unwrap().starts_with(&format!("subscribe {} (asks to see your presence", juliet.jid)), "{romeo_saw:?}");
+    assert!(
+        romeo_saw.last().unwrap().starts_with(&format!(
+            "subscribe {} (asks to see your presence",
+            juliet.jid
+        )),
+        "{romeo_saw:?}"
+    );
     let status = rw.child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "watch --count 1 ends by itself");
 
     romeo.ok(&["approve", &juliet.jid]);
     jw.read_until(&mut seen, |l| l.contains("\"subscription\":\"to\""));
-    let events: Vec<serde_json::Value> = seen.iter().map(|l| serde_json::from_str(l).expect("every watch --json line is JSON")).collect();
-    assert!(events.iter().any(|e| e["type"] == "subscription" && e["kind"] == "subscribed" && e["from"] == romeo.jid.as_str()), "{seen:#?}");
+    let events: Vec<serde_json::Value> = seen
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("every watch --json line is JSON"))
+        .collect();
+    assert!(
+        events.iter().any(|e| e["type"] == "subscription"
+            && e["kind"] == "subscribed"
+            && e["from"] == romeo.jid.as_str()),
+        "{seen:#?}"
+    );
     let last = events.last().unwrap();
     assert_eq!(last["type"], "roster");
     assert_eq!(last["item"]["jid"], romeo.jid.as_str());
@@ -147,14 +202,22 @@ fn watch_text_lines_show_roster_pushes() {
     let server = start_server();
     let juliet = account(&server, "juliet");
     let mut w = juliet.watch(&["--no-presence"]);
-    juliet.ok(&["add", "tybalt@localhost", "--name", "Tybalt", "--group", "Capulet"]);
+    juliet.ok(&[
+        "add",
+        "tybalt@localhost",
+        "--name",
+        "Tybalt",
+        "--group",
+        "Capulet",
+    ]);
     juliet.ok(&["remove", "tybalt@localhost"]);
     let mut seen = Vec::new();
     w.read_until(&mut seen, |l| l.starts_with("roster removed"));
     assert_eq!(
         seen,
         vec![
-            "roster added tybalt@localhost subscription=none name=\"Tybalt\" groups=\"Capulet\"".to_string(),
+            "roster added tybalt@localhost subscription=none name=\"Tybalt\" groups=\"Capulet\""
+                .to_string(),
             "roster removed tybalt@localhost".to_string(),
         ]
     );
@@ -165,18 +228,34 @@ fn watch_text_lines_show_roster_pushes() {
 fn export_writes_the_roster_as_json_to_a_file_or_stdout() {
     let server = start_server();
     let juliet = account(&server, "juliet");
-    juliet.ok(&["add", "romeo@localhost", "--name", "Romeo", "--group", "Verona"]);
+    juliet.ok(&[
+        "add",
+        "romeo@localhost",
+        "--name",
+        "Romeo",
+        "--group",
+        "Verona",
+    ]);
     let dir = TempDir::new("export");
     let file = temp_file(&dir.0, "juliet.json");
     let r = juliet.ok(&["export", &file]);
-    assert_eq!(r.stdout, format!("exported 1 contact of {} to {file}\n", juliet.jid));
-    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(
+        r.stdout,
+        format!("exported 1 contact of {} to {file}\n", juliet.jid)
+    );
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(saved["format"], "xmpp-roster-export");
     assert_eq!(saved["account"], juliet.jid.as_str());
     assert_eq!(saved["items"][0]["name"], "Romeo");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600, "a contact list is private");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "a contact list is private"
+    );
 
-    let to_stdout: serde_json::Value = serde_json::from_str(&juliet.ok(&["export", "-"]).stdout).unwrap();
+    let to_stdout: serde_json::Value =
+        serde_json::from_str(&juliet.ok(&["export", "-"]).stdout).unwrap();
     assert_eq!(to_stdout["items"], saved["items"]);
 }

@@ -26,7 +26,9 @@ pub fn start_server() -> Prosody {
 pub fn account(server: &Prosody, prefix: &str) -> Account {
     let user = server.unique_user(prefix);
     let password = format!("{PASSWORD_PREFIX}{user}");
-    server.register(&user, server.domain(), &password).expect("register");
+    server
+        .register(&user, server.domain(), &password)
+        .expect("register");
     Account {
         jid: format!("{user}@{}", server.domain()),
         password,
@@ -61,20 +63,28 @@ impl Account {
 
     /// Runs a subcommand and returns its output, whatever the exit code.
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::of(self.command().args(args).output().expect("run xmpp-roster"), args)
+        Run::of(
+            self.command().args(args).output().expect("run xmpp-roster"),
+            args,
+        )
     }
 
     /// Runs a subcommand that must succeed.
     pub fn ok(&self, args: &[&str]) -> Run {
         let r = self.run(args);
-        assert_eq!(r.code, 0, "xmpp-roster {args:?} failed:\nstdout: {}\nstderr: {}", r.stdout, r.stderr);
+        assert_eq!(
+            r.code, 0,
+            "xmpp-roster {args:?} failed:\nstdout: {}\nstderr: {}",
+            r.stdout, r.stderr
+        );
         r
     }
 
     /// `list --json`, parsed.
     pub fn list(&self) -> Vec<serde_json::Value> {
         let r = self.ok(&["list", "--json"]);
-        serde_json::from_str::<Vec<serde_json::Value>>(&r.stdout).unwrap_or_else(|e| panic!("list --json is not JSON ({e}): {}", r.stdout))
+        serde_json::from_str::<Vec<serde_json::Value>>(&r.stdout)
+            .unwrap_or_else(|e| panic!("list --json is not JSON ({e}): {}", r.stdout))
     }
 
     /// The item for `jid` from `list --json`.
@@ -94,7 +104,12 @@ impl Account {
             .expect("spawn watch");
         let lines = lines_of(child.stdout.take().unwrap());
         let errors = lines_of(child.stderr.take().unwrap());
-        let mut w = Watch { child, lines, errors, stderr: Vec::new() };
+        let mut w = Watch {
+            child,
+            lines,
+            errors,
+            stderr: Vec::new(),
+        };
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -144,7 +159,10 @@ impl Watch {
                         return;
                     }
                 }
-                Err(_) => panic!("watch output never matched; got {seen:#?}; stderr {:?}", self.stderr),
+                Err(_) => panic!(
+                    "watch output never matched; got {seen:#?}; stderr {:?}",
+                    self.stderr
+                ),
             }
         }
     }
@@ -152,7 +170,10 @@ impl Watch {
     /// Sends SIGINT (Ctrl-C) and returns the exit code.
     pub fn interrupt(mut self) -> i32 {
         let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-INT", &pid]).status().expect("kill");
+        let status = Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill");
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -203,7 +224,8 @@ impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let p = std::env::temp_dir().join(format!("xmpp-roster-cli-{tag}-{}-{n}", std::process::id()));
+        let p =
+            std::env::temp_dir().join(format!("xmpp-roster-cli-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("temp dir");
         TempDir(p)
