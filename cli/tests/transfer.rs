@@ -260,3 +260,37 @@ fn an_import_of_1000_contacts_applies_them_all() {
     let csv = juliet.ok(&["list", "--csv", "--group", "Group 3"]).stdout;
     assert_eq!(csv.lines().count(), 101, "header + 100 contacts");
 }
+
+#[test]
+fn ctrl_c_stops_an_import_cleanly_and_running_it_again_finishes_it() {
+    let server = start_server();
+    let juliet = account(&server, "juliet");
+    let items: Vec<Value> = (0..400)
+        .map(|n| serde_json::json!({ "jid": format!("c{n}@example.org"), "groups": ["G"] }))
+        .collect();
+    let dir = TempDir::new("ctrlc");
+    let file = temp_file(&dir.0, "items.json");
+    std::fs::write(&file, serde_json::to_string(&items).unwrap()).unwrap();
+
+    let child = juliet
+        .command()
+        .args(["import", &file, "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let r = Run::of(child.wait_with_output().unwrap(), &[]);
+    assert_eq!(r.code, 130, "Ctrl-C exits 130: {}", r.stderr);
+    assert!(r.stderr.contains("interrupted"), "{}", r.stderr);
+
+    let again = juliet.ok(&["import", &file, "--yes"]);
+    assert!(again.stdout.contains("applied"), "{}", again.stdout);
+    assert_eq!(juliet.list().len(), 400);
+}
