@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Connect, fetch and print the roster, add and remove a contact, then watch pushes for a while.
 
-The Python twin of examples/roster.c.
+The Python twin of examples/roster.c, with the same arguments:
 
-    python3 roster.py --jid romeo@example.net --password secret
-    XMPP_JID=juliet@localhost XMPP_PASSWORD=secret python3 roster.py   # under xmpp-test-server
+    python3 roster.py JID PASSWORD [HOST [PORT [CA_FILE [SECONDS]]]] [--tls MODE]
 
-Settings come from flags, else from the environment: XMPP_JID, XMPP_PASSWORD, and the test
-harness's XMPP_TEST_HOST, XMPP_TEST_PORT, XMPP_TEST_CA_FILE.
+Any of JID, PASSWORD, HOST, PORT and CA_FILE left out is taken from the environment:
+XMPP_JID, XMPP_PASSWORD, and the test harness's XMPP_TEST_HOST, XMPP_TEST_PORT, XMPP_TEST_CA_FILE.
+For example, against a throwaway server:
+
+    xmpp-test-server --user juliet:secret -- python3 roster.py juliet@localhost secret
 """
 
 from __future__ import annotations
@@ -22,18 +24,17 @@ import xmpp_roster
 
 def parse_args() -> argparse.Namespace:
     env = os.environ.get
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--jid", default=env("XMPP_JID"), help="account JID (env XMPP_JID)")
-    p.add_argument("--password", default=env("XMPP_PASSWORD"), help="password (env XMPP_PASSWORD)")
-    p.add_argument("--host", default=env("XMPP_TEST_HOST"), help="server host (default: the JID's domain)")
-    p.add_argument("--port", type=int, default=int(env("XMPP_TEST_PORT", "0")) or None)
+    p = argparse.ArgumentParser(description="Connect, fetch, print, add and remove a contact, watch pushes.")
+    p.add_argument("jid", nargs="?", default=env("XMPP_JID"), help="account JID (env XMPP_JID)")
+    p.add_argument("password", nargs="?", default=env("XMPP_PASSWORD"), help="password (env XMPP_PASSWORD)")
+    p.add_argument("host", nargs="?", default=env("XMPP_TEST_HOST"), help="server host (default: the JID's domain)")
+    p.add_argument("port", nargs="?", type=int, default=int(env("XMPP_TEST_PORT", "0")), help="0: the mode's default")
+    p.add_argument("ca_file", nargs="?", default=env("XMPP_TEST_CA_FILE"), help="extra trusted certificate (PEM)")
+    p.add_argument("seconds", nargs="?", type=float, default=3.0, help="how long to watch (default 3)")
     p.add_argument("--tls", choices=["starttls", "direct", "plaintext"], default="starttls")
-    p.add_argument("--ca-file", default=env("XMPP_TEST_CA_FILE"), help="extra CA certificate (PEM)")
-    p.add_argument("--contact", default=None, help="JID to add and remove (default: example-contact@<domain>)")
-    p.add_argument("--watch", type=float, default=5.0, help="seconds to watch for pushes and presence")
     args = p.parse_args()
     if not args.jid or not args.password:
-        p.error("--jid and --password (or XMPP_JID and XMPP_PASSWORD) are required")
+        p.error("JID and PASSWORD are required (or XMPP_JID and XMPP_PASSWORD)")
     return args
 
 
@@ -50,9 +51,10 @@ def print_roster(items: "list[xmpp_roster.RosterItem]") -> None:
 def main() -> int:
     args = parse_args()
     config = xmpp_roster.Config(
-        args.jid, args.password, host=args.host, port=args.port, tls=args.tls, ca_file=args.ca_file, timeout=10
+        args.jid, args.password, host=args.host, port=args.port or None, tls=args.tls, ca_file=args.ca_file, timeout=10
     )
-    contact = args.contact or "example-contact@" + args.jid.split("@", 1)[-1].split("/", 1)[0]
+    # A contact on the account's own domain, so the example works on any server.
+    contact = "xmpp-roster-example@" + args.jid.split("@", 1)[-1].split("/", 1)[0]
 
     try:
         with xmpp_roster.Client(config) as client:
@@ -79,14 +81,14 @@ def main() -> int:
             print(f"roster version {client.roster_version}, {len(items)} item(s):")
             print_roster(items)
 
-            client.set_item(contact, "Example Contact", ["Examples"])
+            client.set_item(contact, "Example contact", ["Examples"])
             print(f"added {contact}: {client.roster[contact]}")
             client.remove_item(contact)
             print(f"removed {contact}; {len(client.roster)} item(s) left")
 
             client.send_presence(status="watching the roster")
-            print(f"watching for {args.watch:g} s...")
-            deadline = time.monotonic() + args.watch
+            print(f"watching for {args.seconds:g} s...")
+            deadline = time.monotonic() + args.seconds
             while (left := deadline - time.monotonic()) > 0:
                 client.poll(min(left, 1.0))
     except xmpp_roster.XmppRosterError as e:

@@ -340,3 +340,28 @@ def test_resource_conflict_is_stream_error_and_reported_to_on_disconnect(make_us
     assert len(events) == 1 and type(events[0].error) is type(info.value)
     if isinstance(info.value, xmpp_roster.StreamError):
         assert info.value.condition == "conflict"
+
+
+def test_abort_from_a_c_level_callback_is_callback_aborted(make_user, connect) -> None:
+    # Python callbacks abort by raising (and their exception is re-raised); a callback that
+    # returns non-zero without one, as a C callback would, gives CallbackAbortedError.
+    client = connect(make_user("alice"))
+    client.fetch_roster()
+    abort = _ffi.ROSTER_CHANGE_CB(lambda userdata, change, item, version: 1)
+    code = _ffi.lib.xmpp_roster_client_on_roster_change(client._ptr, abort, None, _ffi.FREE_FN())
+    assert code == _ffi.OK
+    try:
+        with pytest.raises(xmpp_roster.CallbackAbortedError):
+            client.set_item("bob@localhost")
+        assert "bob@localhost" in client.roster  # aborted after the push was applied
+    finally:
+        client.on_roster_change(None)
+
+
+def test_interrupt_before_the_call_is_not_lost(make_user, connect) -> None:
+    client = connect(make_user("alice"))
+    client.interrupt()  # no call running: the next wait is cut short instead
+    with pytest.raises(xmpp_roster.InterruptedCallError):
+        client.poll(10)
+    assert client.poll(0) == 0  # consumed: once only
+    assert client.fetch_roster() == []
