@@ -392,6 +392,19 @@ static void *delayed_thread(void *p) {
     return NULL;
 }
 
+/* Accepts one connection, reads the client's stream header, and hangs up. */
+static void *hang_up_thread(void *p) {
+    int listener = *(int *)p;
+    int fd = accept(listener, NULL, NULL);
+    if (fd >= 0) {
+        char buf[512];
+        struct pollfd pfd = {fd, POLLIN, 0};
+        if (poll(&pfd, 1, 20000) > 0) (void)recv(fd, buf, sizeof buf, 0);
+        close(fd);
+    }
+    return NULL;
+}
+
 typedef struct fresh_thread_result {
     xmpp_roster_result code;
     size_t len;
@@ -705,6 +718,19 @@ static void test_connect_errors(void) {
     xmpp_roster_client_free(c);
     xmpp_roster_config_free(cfg);
     close(silent);
+
+    /* a server that hangs up after our stream header -> DISCONNECTED */
+    uint16_t hangup_port;
+    int hangup = listen_socket(&hangup_port);
+    pthread_create(&t, NULL, hang_up_thread, &hangup);
+    cfg = make_config("juliet@localhost", "secret");
+    CHECK_RC(xmpp_roster_config_set_server(cfg, host, hangup_port), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_new(cfg, &c), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_connect(c), XMPP_ROSTER_ERR_DISCONNECTED);
+    pthread_join(t, NULL);
+    close(hangup);
+    xmpp_roster_client_free(c);
+    xmpp_roster_config_free(cfg);
 
     /* STARTTLS against a self-signed certificate that is not trusted -> TLS */
     cfg = make_config("juliet@localhost", "secret");

@@ -1,0 +1,289 @@
+// The C++ wrapper against a real Prosody (run under xmpp-test-server; users juliet, romeo,
+// mallory, benvolio with password "secret"). Prints "N passed, N failed".
+#include <xmpp_roster.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+namespace xr = xmpp_roster;
+using namespace std::chrono_literals;
+
+std::string second_tu_version();
+int second_tu_error_code();
+
+static_assert(!std::is_copy_constructible_v<xr::Config> && std::is_nothrow_move_constructible_v<xr::Config>);
+static_assert(!std::is_copy_constructible_v<xr::Client> && std::is_nothrow_move_constructible_v<xr::Client>);
+static_assert(!std::is_copy_constructible_v<xr::Snapshot> && std::is_nothrow_move_constructible_v<xr::Snapshot>);
+static_assert(!std::is_copy_assignable_v<xr::Client> && std::is_move_assignable_v<xr::Client>);
+static_assert(std::is_base_of_v<std::runtime_error, xr::Error>);
+
+static int passed, failed;
+static const char* current_test = "";
+
+#define CHECK(cond) check_((cond), #cond, __LINE__)
+static bool check_(bool ok, const char* what, int line) {
+    if (ok) {
+        ++passed;
+    } else {
+        ++failed;
+        std::cerr << "FAIL test_cpp_api.cpp:" << line << " [" << current_test << "]: " << what << "\n";
+    }
+    return ok;
+}
+
+// Runs `f`, which must throw xr::Error with `code`; returns the error for further checks.
+template <class F>
+static std::optional<xr::Error> expect_error(F&& f, xmpp_roster_result code, int line) {
+    try {
+        f();
+    } catch (const xr::Error& e) {
+        check_(e.code() == code, (std::string("error code ") + std::to_string(e.code()) + " (" + e.what() + ") == " + std::to_string(code)).c_str(), line);
+        return e;
+    }
+    check_(false, "an exception was thrown", line);
+    return std::nullopt;
+}
+#define EXPECT_ERROR(expr, code) expect_error([&] { expr; }, code, __LINE__)
+
+static std::string host, ca_file;
+static std::uint16_t port;
+
+static xr::Config config_for(const std::string& jid, const std::string& password = "secret") {
+    xr::Config config(jid, password);
+    config.server(host, port).ca_file(ca_file).timeout(20s);
+    return config;
+}
+
+struct TestFailure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+static void test_errors_and_config() {
+    current_test = "errors";
+    CHECK(xr::version() == second_tu_version());
+    CHECK(second_tu_error_code() == XMPP_ROSTER_ERR_INVALID_JID);
+    EXPECT_ERROR(xr::Config("not a jid@localhost", "x"), XMPP_ROSTER_ERR_INVALID_JID);
+    EXPECT_ERROR(xr::Config(std::string_view("a@b\0c", 5), "x"), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    EXPECT_ERROR(xr::Config("a@b", "\xff"), XMPP_ROSTER_ERR_INVALID_UTF8);
+    xr::Config config("a@b", "pw");
+    EXPECT_ERROR(config.tls(static_cast<xr::Tls>(7)), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    EXPECT_ERROR(config.timeout(0ms), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    EXPECT_ERROR(config.max_stanza_size(10), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    EXPECT_ERROR(config.sasl_mechanisms(0), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    EXPECT_ERROR(config.server("bad host"), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    config.tls(xr::Tls::Direct).tls(xr::Tls::StartTls).resource("desk").resource(std::nullopt).tls_server_name("localhost")
+        .danger_accept_invalid_certs(false).sasl_mechanisms(xr::sasl::scram_sha_256 | xr::sasl::plain).auto_approve(false)
+        .max_stanza_size(1 << 20).ca_file(std::nullopt);
+    xr::Config moved = std::move(config);
+    CHECK(moved.get() != nullptr && config.get() == nullptr);
+
+    xr::Client offline(moved);
+    EXPECT_ERROR(offline.fetch(), XMPP_ROSTER_ERR_NOT_CONNECTED);
+    EXPECT_ERROR(offline.set_item("bad jid@b"), XMPP_ROSTER_ERR_INVALID_JID);
+    EXPECT_ERROR(offline.set_item("a@b", std::nullopt, {std::string("g\0h", 3)}), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    CHECK(!offline.is_connected() && offline.bound_jid().empty());
+    xr::Snapshot empty = offline.snapshot();
+    CHECK(empty.empty() && !empty.version() && empty.export_data().empty() && !empty.find("a@b"));
+    EXPECT_ERROR(empty.find("a@b/res"), XMPP_ROSTER_ERR_INVALID_JID);
+    bool threw = false;
+    try {
+        empty.at(0);
+    } catch (const std::out_of_range&) {
+        threw = true;
+    }
+    CHECK(threw);
+
+    auto wrong = config_for("juliet@localhost", "wrong");
+    xr::Client client(wrong);
+    auto e = EXPECT_ERROR(client.connect(), XMPP_ROSTER_ERR_AUTH);
+    CHECK(e && e->condition() == "not-authorized" && std::string(e->code_name()) == "authentication failed");
+}
+
+static void test_roster_and_callbacks() {
+    current_test = "roster";
+    auto config = config_for("juliet@localhost/cpp");
+    xr::Client client(config);
+    // Finalizers: each handler holds a token; the library must release every one exactly once.
+    auto token = std::make_shared<int>(0);
+    std::vector<std::string> log;
+    client.on_roster_change([&log, token](xr::Change change, const xr::Item& item, std::optional<std::string_view> version) {
+        log.push_back(std::to_string(static_cast<int>(change)) + ":" + item.jid() + ":" + item.name().value_or("-") + ":" +
+                      std::to_string(item.group_count()) + ":" + std::string(version.value_or("none")));
+    });
+    int disconnects = 0;
+    xmpp_roster_result disconnect_reason = 99;
+    client.on_disconnect([&, token](xmpp_roster_result reason, std::string_view) {
+        ++disconnects;
+        disconnect_reason = reason;
+    });
+    CHECK(token.use_count() == 3);
+    client.connect();
+    CHECK(client.is_connected() && client.bound_jid() == "juliet@localhost/cpp");
+    CHECK(client.supports_roster_versioning() && client.supports_preapproval());
+    CHECK(!client.fetch());
+
+    client.set_item("romeo@localhost", "Romeo", {"Friends", "Montague"});
+    CHECK(log.size() == 1 && log.back().rfind("0:romeo@localhost:Romeo:2:", 0) == 0);
+    client.set_item("nurse@localhost");
+    xr::Snapshot snap = client.snapshot();
+    CHECK(snap.size() == 2);
+    std::vector<std::string> jids;
+    for (const xr::Item& item : snap) jids.push_back(item.jid());
+    CHECK((jids == std::vector<std::string>{"romeo@localhost", "nurse@localhost"}));
+    auto romeo = snap.find("Romeo@Localhost");
+    CHECK(romeo && romeo->name() == std::optional<std::string>("Romeo"));
+    CHECK(romeo && (romeo->groups() == std::vector<std::string>{"Friends", "Montague"}));
+    CHECK(romeo && romeo->subscription() == xr::Subscription::None && !romeo->ask() && !romeo->approved());
+    CHECK(snap.at(1).name() == std::nullopt);
+    CHECK(snap.version().has_value());
+    static const char want_export[] = "romeo@localhost\0Romeo\0" "0\0" "0\0" "0\0" "2\0Friends\0Montague\0"
+                                      "nurse@localhost\0\x01\0" "0\0" "0\0" "0\0" "0\0";
+    CHECK(snap.export_data() == std::string_view(want_export, sizeof want_export - 1));
+
+    // A server error carries code, condition and type.
+    auto e = EXPECT_ERROR(client.remove_item("stranger@localhost"), XMPP_ROSTER_ERR_STANZA);
+    CHECK(e && e->condition() == "item-not-found" && !e->error_type().empty());
+
+    // An exception from a callback aborts the call and comes out of it, as itself.
+    client.on_roster_change([token](xr::Change, const xr::Item&, std::optional<std::string_view>) { throw TestFailure("from the callback"); });
+    CHECK(token.use_count() == 3); // the old handler was released, the new one holds the token
+    bool caught = false;
+    try {
+        client.set_item("tybalt@localhost", "Tybalt");
+    } catch (const TestFailure& f) {
+        caught = std::strcmp(f.what(), "from the callback") == 0;
+    }
+    CHECK(caught);
+    CHECK(client.snapshot().find("tybalt@localhost").has_value()); // applied before the abort
+
+    // Calling the client from its own callback throws BUSY there (never deadlocks); left
+    // uncaught, that BUSY error aborts the outer call and comes out of it.
+    int busy_seen = 0;
+    client.on_roster_change([&](xr::Change, const xr::Item&, std::optional<std::string_view>) {
+        try {
+            client.fetch();
+        } catch (const xr::Error& err) {
+            busy_seen += err.code() == XMPP_ROSTER_ERR_BUSY;
+        }
+        client.interrupt(); // allowed from a callback
+        client.snapshot();  // throws BUSY
+    });
+    EXPECT_ERROR(client.remove_item("tybalt@localhost"), XMPP_ROSTER_ERR_BUSY);
+    CHECK(busy_seen == 1);
+    CHECK(!client.snapshot().find("tybalt@localhost")); // the removal itself went through
+    client.on_roster_change(nullptr);
+    CHECK(token.use_count() == 2);
+    try {
+        client.poll(0ms); // consumes the interrupt requested from the callback, if still pending
+    } catch (const xr::Error& err) {
+        CHECK(err.code() == XMPP_ROSTER_ERR_INTERRUPTED);
+    }
+
+    // Interrupt from another thread.
+    std::thread interrupter([&] {
+        std::this_thread::sleep_for(300ms);
+        client.interrupt();
+    });
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_ERROR(client.poll(60s), XMPP_ROSTER_ERR_INTERRUPTED);
+    interrupter.join();
+    CHECK(std::chrono::steady_clock::now() - t0 < 30s);
+    CHECK(client.fetch()); // still usable; and current
+
+    // The client can move; its callbacks keep working.
+    int changes = 0;
+    client.on_roster_change([&changes](xr::Change, const xr::Item&, std::optional<std::string_view>) { ++changes; });
+    xr::Client moved = std::move(client);
+    moved.remove_item("romeo@localhost");
+    moved.remove_item("nurse@localhost");
+    CHECK(changes == 2);
+    EXPECT_ERROR(client.fetch(), XMPP_ROSTER_ERR_NULL_PARAMETER); // the moved-from shell
+    moved.disconnect();
+    CHECK(disconnects == 1 && disconnect_reason == XMPP_ROSTER_OK);
+    {
+        xr::Client gone = std::move(moved);
+    }
+    CHECK(token.use_count() == 1); // every handler released
+    CHECK(snap.size() == 2 && snap[0].jid() == "romeo@localhost"); // the snapshot outlives the client
+}
+
+static void test_subscriptions_and_presence() {
+    current_test = "subscriptions";
+    auto jc = config_for("juliet@localhost/cpp");
+    auto rc = config_for("romeo@localhost/cpp");
+    xr::Client juliet(jc), romeo(rc);
+    std::vector<std::string> heard;
+    std::optional<xr::Show> show;
+    std::string presence_from, status;
+    int priority = 0;
+    romeo.on_subscription([&](xr::SubscriptionKind kind, std::string_view from, std::optional<std::string_view>) {
+        heard.push_back("romeo:" + std::to_string(static_cast<int>(kind)) + ":" + std::string(from));
+    });
+    juliet.on_subscription([&](xr::SubscriptionKind kind, std::string_view from, std::optional<std::string_view>) {
+        heard.push_back("juliet:" + std::to_string(static_cast<int>(kind)) + ":" + std::string(from));
+    });
+    juliet.on_presence([&](const xr::Presence& p) {
+        presence_from = std::string(p.from);
+        show = p.available ? std::optional<xr::Show>(p.show) : std::nullopt;
+        status = std::string(p.status.value_or(""));
+        priority = p.priority;
+    });
+    juliet.connect();
+    romeo.connect();
+    juliet.fetch();
+    romeo.fetch();
+    juliet.send_presence(true);
+    romeo.send_presence(true);
+    auto poll_until = [](xr::Client& c, auto done) {
+        auto end = std::chrono::steady_clock::now() + 10s;
+        while (!done() && std::chrono::steady_clock::now() < end) c.poll(100ms);
+        return done();
+    };
+    juliet.subscribe("romeo@localhost");
+    CHECK(poll_until(romeo, [&] { return !heard.empty(); }));
+    CHECK(!heard.empty() && heard.back() == "romeo:0:juliet@localhost");
+    romeo.approve("juliet@localhost");
+    CHECK(poll_until(juliet, [&] { return heard.size() >= 2; }));
+    CHECK(heard.size() >= 2 && heard.back() == "juliet:1:romeo@localhost");
+    romeo.send_presence(true, xr::Show::Away, "walking", -1);
+    CHECK(poll_until(juliet, [&] { return show == xr::Show::Away; }));
+    CHECK(presence_from == "romeo@localhost/cpp" && status == "walking" && priority == -1);
+    juliet.unsubscribe("romeo@localhost");
+    romeo.deny("juliet@localhost");
+    juliet.preapprove("romeo@localhost");
+    juliet.remove_item("romeo@localhost");
+    romeo.remove_item("juliet@localhost");
+}
+
+int main() {
+    const char* h = std::getenv("XMPP_TEST_HOST");
+    const char* p = std::getenv("XMPP_TEST_PORT");
+    const char* ca = std::getenv("XMPP_TEST_CA_FILE");
+    if (!h || !p || !ca) {
+        std::cerr << "run this under xmpp-test-server\n";
+        return 2;
+    }
+    host = h;
+    port = static_cast<std::uint16_t>(std::atoi(p));
+    ca_file = ca;
+    for (auto test : {test_errors_and_config, test_roster_and_callbacks, test_subscriptions_and_presence}) {
+        try {
+            test();
+        } catch (const std::exception& e) {
+            ++failed;
+            std::cerr << "FAIL [" << current_test << "]: unexpected exception: " << e.what() << "\n";
+        }
+    }
+    std::cout << passed << " passed, " << failed << " failed\n";
+    return failed == 0 ? 0 : 1;
+}
