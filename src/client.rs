@@ -715,6 +715,10 @@ impl Client {
 
     fn handle_presence(&mut self, el: &Element) -> Result<()> {
         let Some(from) = el.attr("from").and_then(|f| Jid::parse(f).ok()) else { return Ok(()) };
+        if self.bound_jid.as_ref() == Some(&from) {
+            // The server's echo of our own presence: nothing the caller does not know.
+            return Ok(());
+        }
         let status = el.child("status", ns::CLIENT).map(|s| s.text.clone());
         let kind = match el.attr("type") {
             None => None,
