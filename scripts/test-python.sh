@@ -17,7 +17,6 @@ python=/usr/bin/python3
 venv="${XMPP_ROSTER_PYTHON_VENV:-$target/python-venv}"
 rm -rf "$venv"
 "$python" -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check pytest
 

@@ -267,3 +267,44 @@ def test_forgotten_client_with_callbacks_exits_cleanly(server, make_user, tmp_pa
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("done")
     assert "Exception" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_close_racing_calls_from_other_threads_is_safe(make_user, config_for) -> None:
+    user = make_user("alice")
+    allowed = (xmpp_roster.BusyError, xmpp_roster.NotConnectedError)
+    for _ in range(20):
+        client = xmpp_roster.Client(config_for(user, tls="plaintext", sasl_mechanisms=["PLAIN"], ca_file=None))
+        client.connect()
+        stop = threading.Event()
+        unexpected: List[BaseException] = []
+
+        def hammer() -> None:
+            while not stop.is_set():
+                try:
+                    client.poll(0)
+                    client.is_connected
+                    client.bound_jid
+                    client.interrupt()
+                except allowed:
+                    pass
+                except xmpp_roster.InterruptedCallError:
+                    pass
+                except BaseException as e:  # pragma: no cover - reported below
+                    unexpected.append(e)
+                    return
+
+        threads = [threading.Thread(target=hammer) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.02)
+        while True:
+            try:
+                client.close()
+                break
+            except xmpp_roster.BusyError:
+                time.sleep(0.001)  # another thread is inside a call: try again
+        stop.set()
+        for t in threads:
+            t.join(10)
+        assert not unexpected, unexpected
+        assert client.closed and not client.is_connected

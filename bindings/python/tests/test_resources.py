@@ -62,5 +62,6 @@ def test_thousand_connect_close_cycles(make_user, config_for, capsys) -> None:
         )
     assert fds_after == fds_before
     assert len(xmpp_roster._client._registry) == registry_before
-    # A leak of even 2 KiB per cycle (one roster, a socket buffer) would show as ~2 MiB.
-    assert rss_after - rss_before < 2048, (rss_before, rss_after)
+    # Measured here: a leaked connected client costs ~57 KiB and 3 fds, a leaked idle one ~1 KiB
+    # and 2 fds; growth stays at 0 KiB over 1000 clean cycles. Allow ~1 KiB per cycle.
+    assert rss_after - rss_before < 1024, (rss_before, rss_after)

@@ -418,6 +418,10 @@ class Client:
     def _leave(self) -> None:
         with self._lock:
             self._active -= 1
+            # close() ran while this call was starting on another thread: the last one out frees.
+            free_now = self._ptr is None and self._active == 0 and self._finalizer.alive
+        if free_now:
+            self._finalizer()
 
     def _call(self, fn: Callable[..., int], *args: Any) -> None:
         ptr = self._enter()
@@ -487,8 +491,11 @@ class Client:
         finally:
             with self._lock:
                 self._active -= 1
-                self._ptr = None
-            self._finalizer()  # xmpp_roster_client_free: releases every callback registration
+                self._ptr = None  # from now on no call can start
+                # A call that slipped in on another thread during the disconnect frees on leaving.
+                free_now = self._active == 0
+            if free_now:
+                self._finalizer()  # xmpp_roster_client_free: releases every callback registration
         pending = self._state.take()
         if pending is not None:
             raise pending  # a disconnect callback raised
