@@ -17,6 +17,8 @@ python=/usr/bin/python3
 venv="${XMPP_ROSTER_PYTHON_VENV:-$target/python-venv}"
 rm -rf "$venv"
 "$python" -m venv "$venv"
+# pip builds in the source tree: drop stale build output so the wheel holds only current files.
+rm -rf bindings/python/build bindings/python/*.egg-info
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check pytest
 

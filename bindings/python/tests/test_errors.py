@@ -333,13 +333,29 @@ def test_resource_conflict_is_stream_error_and_reported_to_on_disconnect(make_us
     events = []
     first.on_disconnect(events.append)
     connect(user, resource="same")  # Prosody's default: the new session replaces the old one
-    with pytest.raises((xmpp_roster.StreamError, xmpp_roster.DisconnectedError)) as info:
+    with pytest.raises(xmpp_roster.StreamError) as info:
         for _ in range(50):
             first.poll(0.1)
+    assert info.value.condition == "conflict"
     assert not first.is_connected
-    assert len(events) == 1 and type(events[0].error) is type(info.value)
-    if isinstance(info.value, xmpp_roster.StreamError):
-        assert info.value.condition == "conflict"
+    (event,) = events
+    assert isinstance(event.error, xmpp_roster.StreamError) and "conflict" in event.message
+    # The C disconnect callback carries no condition, only the code and the message.
+    assert event.error.condition is None
+
+
+def test_oversized_stanza_is_stream_error(make_user, connect) -> None:
+    user = make_user("alice")
+    writer = connect(user)
+    writer.fetch_roster()
+    # The limit is checked once per read (up to 64 KiB), so the result must exceed one read.
+    for i in range(80):
+        writer.set_item(f"contact{i:02d}@example.org", f"{i:02d}" + "n" * 1000)
+    small = connect(user, resource="small", max_stanza_size=4096)
+    with pytest.raises(xmpp_roster.StreamError) as info:
+        small.fetch_roster()
+    assert info.value.condition == "policy-violation", info.value.message
+    assert not small.is_connected
 
 
 def test_abort_from_a_c_level_callback_is_callback_aborted(make_user, connect) -> None:

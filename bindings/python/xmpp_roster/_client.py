@@ -114,7 +114,9 @@ class Config:
         ca_file: a PEM file of extra certificates to trust, besides the system's roots.
         timeout: the longest any single wait on the server may take, in seconds.
         resource: the resource to bind; ``None`` lets the server pick.
-        max_stanza_size: the largest stanza accepted from the server, in bytes.
+        max_stanza_size: the largest stanza accepted from the server, in bytes (at least
+            4096; default 16 MiB). Checked once per socket read, so a stanza may overshoot it by
+            up to one read (64 KiB) before the stream is closed with ``policy-violation``.
         sasl_mechanisms: restrict SASL to these of ``"SCRAM-SHA-256"``, ``"SCRAM-SHA-1"``,
             ``"PLAIN"`` (still chosen in that order of preference).
         auto_approve: answer every incoming subscription request with ``subscribed``.
