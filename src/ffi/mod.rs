@@ -21,6 +21,10 @@
 //!   real state is a private Rust struct behind the same pointer.
 
 #![allow(non_camel_case_types)]
+// The safety contract of every `unsafe extern "C" fn` is the C API's (docs/C-API.md): pointers are
+// NULL or came from this library and are still live, strings are NUL-terminated, buffers hold
+// `len` bytes. Repeating it as a `# Safety` section on each would only bloat the generated header.
+#![allow(clippy::missing_safety_doc)]
 
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -175,6 +179,38 @@ pub(crate) unsafe fn copy_out(text: &[u8], buf: *mut c_char, len: usize) -> usiz
         }
     }
     text.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error::{xmpp_roster_last_error_code, XMPP_ROSTER_ERR_PANIC};
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_the_panic_code_and_a_message() {
+        let code = catch_result(|| panic!("boom in the boundary test"));
+        assert_eq!(code, XMPP_ROSTER_ERR_PANIC);
+        assert_eq!(xmpp_roster_last_error_code(), XMPP_ROSTER_ERR_PANIC);
+        let mut buf = [0 as c_char; 128];
+        // SAFETY: a 128-byte buffer.
+        let n = unsafe { error::xmpp_roster_last_error(buf.as_mut_ptr(), buf.len()) };
+        // SAFETY: NUL-terminated by the call.
+        let msg = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
+        assert_eq!(n, msg.len());
+        assert!(msg.contains("boom in the boundary test"), "{msg}");
+        assert_eq!(catch_value(7u32, || -> u32 { panic!("again") }), 7);
+    }
+
+    #[test]
+    fn copy_out_has_snprintf_semantics() {
+        let mut buf = [b'x' as c_char; 4];
+        // SAFETY: 4-byte buffer; NULL with 0.
+        unsafe {
+            assert_eq!(copy_out(b"hello", std::ptr::null_mut(), 0), 5);
+            assert_eq!(copy_out(b"hello", buf.as_mut_ptr(), 4), 5);
+        }
+        assert_eq!(buf.map(|c| c as u8), *b"hel\0");
+    }
 }
 
 /// `s` without interior NULs, so that it survives as a C string. (XML cannot carry NUL, so in
