@@ -1,0 +1,3 @@
+#![no_main]
+// The property checks live in fuzz/src/lib.rs (shared with tests/fuzz_regressions.rs).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| xmpp_roster_fuzz::jid(data));
