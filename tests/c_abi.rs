@@ -1,6 +1,7 @@
 //! Properties of the C ABI that no C test can see: every export sits behind the panic boundary,
-//! the shared library exports nothing but `xmpp_roster_*`, and the header's version macros match
-//! Cargo.toml.
+//! only src/ffi has `extern "C"`, and the header's version macros match Cargo.toml. (That the
+//! shared library exports exactly the header's functions and has its soname is checked by CTest's
+//! `exported_symbols` on the library CMake ships: `cargo test` does not build the cdylib.)
 
 use std::path::{Path, PathBuf};
 
@@ -122,21 +123,4 @@ fn header_version_macros_match_cargo_toml() {
     // SAFETY: returns a static NUL-terminated string.
     let runtime = unsafe { std::ffi::CStr::from_ptr(xmpp_roster::ffi::version::xmpp_roster_version()) };
     assert_eq!(runtime.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
-}
-
-#[test]
-fn shared_library_exports_only_prefixed_symbols_and_has_a_soname() {
-    // The cdylib is built next to this test's directory (target/<profile>/).
-    let exe = std::env::current_exe().expect("test exe path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
-    let lib = profile_dir.join("libxmpp_roster.so");
-    assert!(lib.exists(), "{} not built", lib.display());
-    let nm = std::process::Command::new("nm").args(["-D", "--defined-only"]).arg(&lib).output().expect("nm runs (binutils)");
-    assert!(nm.status.success());
-    let symbols: Vec<String> = String::from_utf8_lossy(&nm.stdout).lines().filter_map(|l| l.split_whitespace().nth(2).map(str::to_string)).collect();
-    assert!(symbols.len() >= 55, "too few exported symbols: {symbols:?}");
-    let stray: Vec<&String> = symbols.iter().filter(|s| !s.starts_with("xmpp_roster_")).collect();
-    assert!(stray.is_empty(), "exported symbols without the xmpp_roster_ prefix: {stray:?}");
-    let readelf = std::process::Command::new("readelf").arg("-d").arg(&lib).output().expect("readelf runs");
-    assert!(String::from_utf8_lossy(&readelf.stdout).contains("Library soname: [libxmpp_roster.so.0]"));
 }
