@@ -74,30 +74,60 @@ fn extern_fns(src: &str) -> Vec<(String, String, bool)> {
     out
 }
 
+/// What is wrong with the exports in one source file (empty when all is well), and how many.
+fn boundary_violations(src: &str) -> (Vec<String>, usize) {
+    let mut problems = Vec::new();
+    let fns = extern_fns(src);
+    if src.matches("#[no_mangle]").count() != fns.len() {
+        problems.push("every #[no_mangle] item must be an extern \"C\" fn and vice versa".to_string());
+    }
+    for (name, body, no_mangle) in &fns {
+        if !no_mangle {
+            problems.push(format!("{name} must be `#[no_mangle] pub [unsafe] extern \"C\" fn`"));
+        }
+        if !name.starts_with("xmpp_roster_") {
+            problems.push(format!("exported name {name} lacks the xmpp_roster_ prefix"));
+        }
+        let body = body.trim();
+        let Some(macro_name) = ["ffi_result!", "ffi_value!"].into_iter().find(|m| body.starts_with(m)) else {
+            problems.push(format!("{name} does not start with ffi_result! or ffi_value!"));
+            continue;
+        };
+        // The macro must be the whole body: nothing may run outside the boundary.
+        let rest = body[macro_name.len()..].trim_start();
+        let group_end = close_of(rest.as_bytes(), 0);
+        if !rest[group_end..].trim().is_empty() {
+            problems.push(format!("{name} has code after its panic boundary"));
+        }
+    }
+    (problems, fns.len())
+}
+
 #[test]
 fn every_export_is_behind_the_panic_boundary() {
     let mut files = Vec::new();
     rust_files(&root().join("src/ffi"), &mut files);
     let mut count = 0;
     for file in &files {
-        let src = std::fs::read_to_string(file).expect("readable");
-        assert_eq!(src.matches("#[no_mangle]").count(), extern_fns(&src).len(), "{}: every #[no_mangle] item must be an extern \"C\" fn and vice versa", file.display());
-        for (name, body, no_mangle) in extern_fns(&src) {
-            count += 1;
-            assert!(no_mangle, "{}: {name} must be `#[no_mangle] pub [unsafe] extern \"C\" fn`", file.display());
-            assert!(name.starts_with("xmpp_roster_"), "{}: exported name {name} lacks the xmpp_roster_ prefix", file.display());
-            let body = body.trim();
-            let macro_name = ["ffi_result!", "ffi_value!"].into_iter().find(|m| body.starts_with(m));
-            let Some(macro_name) = macro_name else {
-                panic!("{}: {name} does not start with ffi_result! or ffi_value!", file.display());
-            };
-            // The macro must be the whole body: nothing may run outside the boundary.
-            let rest = body[macro_name.len()..].trim_start();
-            let group_end = close_of(rest.as_bytes(), 0);
-            assert!(rest[group_end..].trim().is_empty(), "{}: {name} has code after its panic boundary", file.display());
-        }
+        let (problems, n) = boundary_violations(&std::fs::read_to_string(file).expect("readable"));
+        assert!(problems.is_empty(), "{}: {problems:#?}", file.display());
+        count += n;
     }
     assert!(count >= 55, "found only {count} exported functions: the scanner is broken");
+}
+
+#[test]
+fn the_boundary_scanner_catches_each_kind_of_mistake() {
+    let good = "#[no_mangle]\npub unsafe extern \"C\" fn xmpp_roster_ok(p: *const u8) -> u32 {\n    ffi_result! {\n        let s = \"}{\";\n        Ok(())\n    }\n}\n";
+    assert_eq!(boundary_violations(good), (vec![], 1));
+    let unguarded = "#[no_mangle]\npub extern \"C\" fn xmpp_roster_raw(x: u32) -> u32 {\n    x + 1\n}\n";
+    assert_eq!(boundary_violations(unguarded).0.len(), 1);
+    let trailing = "#[no_mangle]\npub extern \"C\" fn xmpp_roster_t() -> u32 {\n    ffi_value!(0; 1);\n    2\n}\n";
+    assert_eq!(boundary_violations(trailing).0.len(), 1);
+    let unmangled = "pub extern \"C\" fn xmpp_roster_n() -> u32 {\n    ffi_value!(0; 1)\n}\n";
+    assert!(!boundary_violations(unmangled).0.is_empty());
+    let unprefixed = "#[no_mangle]\npub extern \"C\" fn roster_n() -> u32 {\n    ffi_value!(0; 1)\n}\n";
+    assert_eq!(boundary_violations(unprefixed).0.len(), 1);
 }
 
 #[test]
