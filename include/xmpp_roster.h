@@ -625,6 +625,16 @@ xmpp_roster_result xmpp_roster_client_snapshot(xmpp_roster_client *client,
                                                xmpp_roster_snapshot **out);
 
 /**
+ * Replaces the client's local roster with the items and version of `snapshot` (copied; the
+ * snapshot stays the caller's), typically one saved by an earlier run and rebuilt with
+ * `xmpp_roster_snapshot_import`. The next `xmpp_roster_client_fetch` then sends that version, and
+ * a server with roster versioning answers "unchanged" when nothing changed since. Allowed before
+ * connecting and between calls. Errors: NULL_PARAMETER, BUSY.
+ */
+xmpp_roster_result xmpp_roster_client_load_snapshot(xmpp_roster_client *client,
+                                                    const xmpp_roster_snapshot *snapshot);
+
+/**
  * Frees a snapshot and every item and string borrowed from it. NULL is ignored.
  */
 void xmpp_roster_snapshot_free(xmpp_roster_snapshot *snapshot);
@@ -669,6 +679,20 @@ const char *xmpp_roster_snapshot_version(const xmpp_roster_snapshot *snapshot);
 xmpp_roster_result xmpp_roster_snapshot_export(const xmpp_roster_snapshot *snapshot,
                                                const uint8_t **data,
                                                size_t *len);
+
+/**
+ * Builds a snapshot from data in the export format (see `xmpp_roster_snapshot_export`), e.g. a
+ * roster saved by an earlier run, with the roster `version` it was at (NULL: none). The data is
+ * copied. With `xmpp_roster_client_load_snapshot` this lets the next fetch send that version and
+ * get "unchanged" back instead of the whole roster. On success writes the new snapshot (owned by
+ * the caller) to `*out`. Errors: NULL_PARAMETER (`data` may be NULL only when `len` is 0),
+ * INVALID_UTF8 (version), INVALID_ARGUMENT (malformed data: the message says where; also a JID
+ * that is not a bare JID, or one that appears twice).
+ */
+xmpp_roster_result xmpp_roster_snapshot_import(const uint8_t *data,
+                                               size_t len,
+                                               const char *version,
+                                               xmpp_roster_snapshot **out);
 
 /**
  * The item's bare JID (normalised: lower-case local and domain parts). Borrowed from the item's

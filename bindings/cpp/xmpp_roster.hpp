@@ -102,7 +102,7 @@ private:
 };
 
 /// The version of the loaded library, e.g. "0.1.0".
-inline std::string version() { return xmpp_roster_version(); }
+inline std::string version() { return std::string(xmpp_roster_version()); }
 
 namespace detail {
 
@@ -138,6 +138,9 @@ inline std::optional<std::string> c_string(const std::optional<std::string_view>
 
 inline const char* ptr(const std::optional<std::string>& s) { return s ? s->c_str() : nullptr; }
 
+/// A C string from the library as std::string; NULL (e.g. a null Item view) gives "".
+inline std::string str(const char* s) { return s ? std::string(s) : std::string(); }
+
 inline std::optional<std::string_view> opt_view(const char* s) {
     if (s == nullptr) return std::nullopt;
     return std::string_view(s);
@@ -161,8 +164,11 @@ class Item {
 public:
     explicit Item(const xmpp_roster_item* item) noexcept : item_(item) {}
 
+    /// False for a null view (e.g. Snapshot::operator[] out of range).
+    explicit operator bool() const noexcept { return item_ != nullptr; }
+
     /// The contact's bare JID (normalised: lower-case local and domain parts).
-    std::string jid() const { return xmpp_roster_item_jid(item_); }
+    std::string jid() const { return detail::str(xmpp_roster_item_jid(item_)); }
     /// The name the user gave the contact, if any.
     std::optional<std::string> name() const {
         const char* n = xmpp_roster_item_name(item_);
@@ -179,7 +185,7 @@ public:
         std::vector<std::string> out;
         std::size_t n = group_count();
         out.reserve(n);
-        for (std::size_t i = 0; i < n; ++i) out.emplace_back(xmpp_roster_item_group(item_, i));
+        for (std::size_t i = 0; i < n; ++i) out.push_back(detail::str(xmpp_roster_item_group(item_, i)));
         return out;
     }
     const xmpp_roster_item* get() const noexcept { return item_; }
@@ -210,6 +216,15 @@ public:
         const xmpp_roster_snapshot* s_;
         std::size_t i_;
     };
+
+    /// Rebuilds a snapshot from export_data() of an earlier one (e.g. saved to disk) and the
+    /// roster version it was at. Throws Error (INVALID_ARGUMENT) for malformed data.
+    static Snapshot import(std::string_view data, std::optional<std::string_view> version = std::nullopt) {
+        auto v = detail::c_string(version, "version");
+        xmpp_roster_snapshot* raw = nullptr;
+        detail::check(xmpp_roster_snapshot_import(reinterpret_cast<const std::uint8_t*>(data.data()), data.size(), detail::ptr(v), &raw));
+        return Snapshot(raw);
+    }
 
     /// Takes ownership of a snapshot from xmpp_roster_client_snapshot.
     explicit Snapshot(xmpp_roster_snapshot* owned) noexcept : snap_(owned) {}
@@ -401,6 +416,10 @@ public:
         detail::check(xmpp_roster_client_snapshot(client_.get(), &raw));
         return Snapshot(raw);
     }
+
+    /// Replaces the local roster with a (cached) snapshot, so that the next fetch() sends its
+    /// version and may find it current.
+    void load_snapshot(const Snapshot& snapshot) { detail::check(xmpp_roster_client_load_snapshot(client_.get(), snapshot.get())); }
 
     /// Sets (or, with an empty function, removes) the roster-change handler.
     void on_roster_change(RosterChangeHandler handler) { install<RosterChangeHandler>(std::move(handler), xmpp_roster_client_on_roster_change, &roster_change_trampoline); }

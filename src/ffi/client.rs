@@ -10,9 +10,9 @@
 use super::callbacks::{dispatch, lock, Callbacks};
 use super::config::{config_ref, xmpp_roster_config};
 use super::error::{set_last_error, xmpp_roster_result, XMPP_ROSTER_ERR_BUSY, XMPP_ROSTER_ERR_INVALID_ARGUMENT};
-use super::snapshot::{xmpp_roster_snapshot, SnapshotData};
+use super::snapshot::{snapshot_ref, xmpp_roster_snapshot, SnapshotData};
 use super::{arg_slice, arg_str, copy_out, non_null, opt_str, Failed};
-use crate::{Client, Fetched, Interrupter, OwnPresence, Show};
+use crate::{Client, Fetched, Interrupter, OwnPresence, Roster, Show};
 use std::cell::UnsafeCell;
 use std::ffi::c_char;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -396,5 +396,23 @@ pub unsafe extern "C" fn xmpp_roster_client_snapshot(client: *mut xmpp_roster_cl
         // SAFETY: `out` is non-NULL and writable per the contract.
         unsafe { *out = data.into_raw() };
         Ok(())
+    }
+}
+
+/// Replaces the client's local roster with the items and version of `snapshot` (copied; the
+/// snapshot stays the caller's), typically one saved by an earlier run and rebuilt with
+/// `xmpp_roster_snapshot_import`. The next `xmpp_roster_client_fetch` then sends that version, and
+/// a server with roster versioning answers "unchanged" when nothing changed since. Allowed before
+/// connecting and between calls. Errors: NULL_PARAMETER, BUSY.
+#[no_mangle]
+pub unsafe extern "C" fn xmpp_roster_client_load_snapshot(client: *mut xmpp_roster_client, snapshot: *const xmpp_roster_snapshot) -> xmpp_roster_result {
+    ffi_result! {
+        non_null(snapshot, "snapshot")?;
+        let data = snapshot_ref(snapshot).ok_or(Failed(0))?;
+        let roster = Roster::from_items(data.version(), data.to_items());
+        with_client(client, |c| {
+            c.client.load_roster(roster);
+            Ok(())
+        })
     }
 }

@@ -5,12 +5,12 @@
 //! pointers into that arena, so reading a 50,000-item roster from C allocates nothing, and a
 //! binding can take the whole arena in one call.
 
-use super::error::{xmpp_roster_result, XMPP_ROSTER_ERR_INVALID_JID, XMPP_ROSTER_ERR_NOT_FOUND};
+use super::error::{xmpp_roster_result, XMPP_ROSTER_ERR_INVALID_ARGUMENT, XMPP_ROSTER_ERR_INVALID_JID, XMPP_ROSTER_ERR_NOT_FOUND};
 use super::{arg_str, c_safe, non_null, to_cstring, Failed};
 use crate::jid::normalize_bare;
 use crate::{RosterChange, RosterItem, Subscription};
 use hashbrown::{DefaultHashBuilder, HashTable};
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, CStr, CString};
 use std::hash::BuildHasher;
 
 /// An immutable copy of the roster at one moment (opaque). Owned by the caller: free it with
@@ -51,6 +51,63 @@ pub(crate) fn subscription_code(s: Subscription) -> u32 {
         Subscription::From => XMPP_ROSTER_SUBSCRIPTION_FROM,
         Subscription::Both => XMPP_ROSTER_SUBSCRIPTION_BOTH,
     }
+}
+
+fn subscription_from_digit(d: &[u8]) -> Option<Subscription> {
+    match d {
+        b"0" => Some(Subscription::None),
+        b"1" => Some(Subscription::To),
+        b"2" => Some(Subscription::From),
+        b"3" => Some(Subscription::Both),
+        _ => None,
+    }
+}
+
+fn flag(d: &[u8]) -> Option<bool> {
+    match d {
+        b"0" => Some(false),
+        b"1" => Some(true),
+        _ => None,
+    }
+}
+
+/// Parses the export format back into items, checking every field (see
+/// `xmpp_roster_snapshot_import`). The error says where the data went wrong.
+pub(crate) fn parse_export(data: &[u8]) -> Result<Vec<RosterItem>, String> {
+    if data.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(body) = data.strip_suffix(&[0]) else {
+        return Err("the data must end with a NUL (every field is NUL-terminated)".into());
+    };
+    let mut fields = body.split(|&b| b == 0);
+    let mut items = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let text = |f: &[u8], what: &str, n: usize| -> Result<String, String> {
+        std::str::from_utf8(f).map(str::to_string).map_err(|_| format!("item {n}: {what} is not valid UTF-8"))
+    };
+    while let Some(jid) = fields.next() {
+        let n = items.len();
+        let jid = text(jid, "jid", n)?;
+        let jid = normalize_bare(&jid).ok_or_else(|| format!("item {n}: {jid:?} is not a bare JID"))?.into_owned();
+        if !seen.insert(jid.clone()) {
+            return Err(format!("item {n}: {jid} appears twice"));
+        }
+        let mut next = |what: &str| fields.next().ok_or_else(|| format!("item {n} ({jid}): the data ends before its {what}"));
+        let name = next("name")?;
+        let name = if name == [NO_NAME] { None } else { Some(text(name, "name", n)?) };
+        let subscription = subscription_from_digit(next("subscription")?).ok_or_else(|| format!("item {n}: bad subscription field"))?;
+        let ask = flag(next("ask")?).ok_or_else(|| format!("item {n}: bad ask field"))?;
+        let approved = flag(next("approved")?).ok_or_else(|| format!("item {n}: bad approved field"))?;
+        let count = next("group count")?;
+        let count: usize = std::str::from_utf8(count).ok().filter(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit())).and_then(|c| c.parse().ok()).ok_or_else(|| format!("item {n}: bad group count"))?;
+        let mut groups = Vec::with_capacity(count.min(1024));
+        for _ in 0..count {
+            groups.push(text(next("groups")?, "group", n)?);
+        }
+        items.push(RosterItem { jid, name, subscription, ask, approved, groups });
+    }
+    Ok(items)
 }
 
 pub(crate) fn change_code(c: RosterChange) -> u32 {
@@ -179,6 +236,34 @@ impl SnapshotData {
         self.index.find(hash, |&i| self.item_jid(i) == jid.as_bytes()).copied()
     }
 
+    /// The items as the core's roster items (to load them into a client).
+    pub(crate) fn to_items(&self) -> Vec<RosterItem> {
+        // SAFETY (all `CStr::from_ptr` and `groups.add`): pointers into this snapshot's arena and
+        // group table, NUL-terminated by construction.
+        let cstr = |p: *const c_char| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+        self.items
+            .iter()
+            .enumerate()
+            .map(|(i, e)| RosterItem {
+                jid: String::from_utf8_lossy(self.item_jid(i)).into_owned(),
+                name: if e.name.is_null() { None } else { Some(cstr(e.name)) },
+                subscription: match e.subscription {
+                    XMPP_ROSTER_SUBSCRIPTION_TO => Subscription::To,
+                    XMPP_ROSTER_SUBSCRIPTION_FROM => Subscription::From,
+                    XMPP_ROSTER_SUBSCRIPTION_BOTH => Subscription::Both,
+                    _ => Subscription::None,
+                },
+                ask: e.ask,
+                approved: e.approved,
+                groups: (0..e.group_count).map(|g| cstr(unsafe { *e.groups.add(g) })).collect(),
+            })
+            .collect()
+    }
+
+    pub(crate) fn version(&self) -> Option<String> {
+        self.version.as_ref().map(|v| v.to_string_lossy().into_owned())
+    }
+
     /// The first item's C handle (for a one-item snapshot built for a callback).
     pub(crate) fn first_item(&self) -> *const xmpp_roster_item {
         self.items.first().map_or(std::ptr::null(), |e| (e as *const ItemEntry).cast())
@@ -194,7 +279,7 @@ impl SnapshotData {
     }
 }
 
-fn snapshot_ref<'a>(p: *const xmpp_roster_snapshot) -> Option<&'a SnapshotData> {
+pub(crate) fn snapshot_ref<'a>(p: *const xmpp_roster_snapshot) -> Option<&'a SnapshotData> {
     // SAFETY: a non-NULL snapshot pointer came from `SnapshotData::into_raw` (caller's contract).
     unsafe { p.cast::<SnapshotData>().as_ref() }
 }
@@ -285,6 +370,28 @@ pub unsafe extern "C" fn xmpp_roster_snapshot_export(snapshot: *const xmpp_roste
     }
 }
 
+/// Builds a snapshot from data in the export format (see `xmpp_roster_snapshot_export`), e.g. a
+/// roster saved by an earlier run, with the roster `version` it was at (NULL: none). The data is
+/// copied. With `xmpp_roster_client_load_snapshot` this lets the next fetch send that version and
+/// get "unchanged" back instead of the whole roster. On success writes the new snapshot (owned by
+/// the caller) to `*out`. Errors: NULL_PARAMETER (`data` may be NULL only when `len` is 0),
+/// INVALID_UTF8 (version), INVALID_ARGUMENT (malformed data: the message says where; also a JID
+/// that is not a bare JID, or one that appears twice).
+#[no_mangle]
+pub unsafe extern "C" fn xmpp_roster_snapshot_import(data: *const u8, len: usize, version: *const c_char, out: *mut *mut xmpp_roster_snapshot) -> xmpp_roster_result {
+    ffi_result! {
+        non_null(out, "out")?;
+        // SAFETY: `len` readable bytes at `data`, and a C string, per the contract.
+        let bytes = unsafe { super::arg_slice(data, len, "data") }?;
+        let version = unsafe { super::opt_str(version, "version") }?;
+        let items = parse_export(bytes).map_err(|m| Failed::new(XMPP_ROSTER_ERR_INVALID_ARGUMENT, format!("bad snapshot data: {m}")))?;
+        let snapshot = SnapshotData::build(version, items.iter());
+        // SAFETY: `out` is non-NULL and writable per the contract.
+        unsafe { *out = snapshot.into_raw() };
+        Ok(())
+    }
+}
+
 /// The item's bare JID (normalised: lower-case local and domain parts). Borrowed from the item's
 /// owner. NULL only for a NULL item.
 #[no_mangle]
@@ -352,6 +459,29 @@ mod tests {
 
     fn item(jid: &str, name: Option<&str>, groups: &[&str]) -> RosterItem {
         RosterItem { jid: jid.into(), name: name.map(Into::into), subscription: Subscription::Both, ask: true, approved: false, groups: groups.iter().map(|g| g.to_string()).collect() }
+    }
+
+    #[test]
+    fn export_parses_back_to_the_same_items_and_bad_data_is_refused() {
+        let items = vec![item("a@b", Some("A"), &["G1", "G2"]), item("c@d", None, &[]), item("e@f", Some(""), &[""])];
+        let s = SnapshotData::build(Some("7"), items.iter());
+        assert_eq!(parse_export(&s.arena).unwrap(), items);
+        assert_eq!(s.to_items(), items);
+        assert_eq!(s.version().as_deref(), Some("7"));
+        assert_eq!(parse_export(b"").unwrap(), vec![]);
+        assert_eq!(parse_export(b"A@B\0\x01\x000\x000\x000\x000\0").unwrap()[0].jid, "a@b");
+        for bad in [
+            &b"a@b\0A\x003\x001\x000\x002\0G1\0"[..], // group missing
+            b"a@b\0A\x004\x001\x000\x000\0",           // subscription out of range
+            b"a@b\0A\x003\x002\x000\x000\0",           // ask not 0/1
+            b"a@b\0A\x003\x001\x000\x00x\0",           // count not a number
+            b"a@b/r\0A\x003\x001\x000\x000\0",         // not bare
+            b"a@b\0A\x003\x001\x000\x000",              // no final NUL
+            b"a@b\0\xff\x003\x001\x000\x000\0",         // name not UTF-8
+            b"a@b\0\x01\x000\x000\x000\x000\0a@b\0\x01\x000\x000\x000\x000\0", // twice
+        ] {
+            assert!(parse_export(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

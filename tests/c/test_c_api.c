@@ -1127,6 +1127,64 @@ static void test_spoofed_push_is_refused(void) {
     xmpp_roster_client_free(c);
 }
 
+static void test_cached_roster(void) {
+    current_test = "cached roster";
+    xmpp_roster_client *c = connect_as("juliet@localhost/cache");
+    if (!c) return;
+    const char *groups[] = {"Capulet", "Family"};
+    CHECK_RC(xmpp_roster_client_fetch(c, NULL), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_set_item(c, "tybalt@localhost", "Tybalt", groups, 2), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_set_item(c, "nurse@localhost", NULL, NULL, 0), XMPP_ROSTER_OK);
+    xmpp_roster_snapshot *saved = NULL, *restored = NULL, *bad = NULL;
+    CHECK_RC(xmpp_roster_client_snapshot(c, &saved), XMPP_ROSTER_OK);
+    const uint8_t *data = NULL, *data2 = NULL;
+    size_t len = 0, len2 = 0;
+    CHECK_RC(xmpp_roster_snapshot_export(saved, &data, &len), XMPP_ROSTER_OK);
+
+    /* export -> import gives the same snapshot */
+    CHECK_RC(xmpp_roster_snapshot_import(data, len, xmpp_roster_snapshot_version(saved), &restored), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_snapshot_export(restored, &data2, &len2), XMPP_ROSTER_OK);
+    CHECK(len2 == len && memcmp(data, data2, len) == 0);
+    CHECK_STR(xmpp_roster_snapshot_version(restored), xmpp_roster_snapshot_version(saved));
+    CHECK(xmpp_roster_item_group_count(xmpp_roster_snapshot_find(restored, "tybalt@localhost")) == 2);
+
+    /* bad input */
+    static const uint8_t truncated[] = "tybalt@localhost\0Tybalt\0" "0\0" "0\0" "0\0" "2\0Capulet\0";
+    CHECK_RC(xmpp_roster_snapshot_import(truncated, sizeof truncated - 1, NULL, &bad), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    CHECK(bad == NULL);
+    CHECK_RC(xmpp_roster_snapshot_import(NULL, 3, NULL, &bad), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_snapshot_import(data, len, "\xff", &bad), XMPP_ROSTER_ERR_INVALID_UTF8);
+    CHECK_RC(xmpp_roster_snapshot_import(data, len, NULL, NULL), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_snapshot_import(NULL, 0, NULL, &bad), XMPP_ROSTER_OK);
+    CHECK(bad != NULL && xmpp_roster_snapshot_len(bad) == 0 && xmpp_roster_snapshot_version(bad) == NULL);
+    xmpp_roster_snapshot_free(bad);
+    CHECK_RC(xmpp_roster_client_load_snapshot(NULL, restored), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_client_load_snapshot(c, NULL), XMPP_ROSTER_ERR_NULL_PARAMETER);
+
+    /* a second session starts from the cached roster: the fetch finds it current */
+    xmpp_roster_config *cfg = make_config("juliet@localhost/cache2", "secret");
+    xmpp_roster_client *c2 = NULL;
+    CHECK_RC(xmpp_roster_client_new(cfg, &c2), XMPP_ROSTER_OK);
+    xmpp_roster_config_free(cfg);
+    CHECK_RC(xmpp_roster_client_load_snapshot(c2, restored), XMPP_ROSTER_OK);
+    xmpp_roster_snapshot_free(restored); /* the client copied it */
+    CHECK_RC(xmpp_roster_client_connect(c2), XMPP_ROSTER_OK);
+    bool unchanged = false;
+    CHECK_RC(xmpp_roster_client_fetch(c2, &unchanged), XMPP_ROSTER_OK);
+    CHECK(unchanged);
+    xmpp_roster_snapshot *now = NULL;
+    CHECK_RC(xmpp_roster_client_snapshot(c2, &now), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_snapshot_export(now, &data2, &len2), XMPP_ROSTER_OK);
+    CHECK(len2 == len && memcmp(data, data2, len) == 0);
+    xmpp_roster_snapshot_free(now);
+    xmpp_roster_snapshot_free(saved);
+
+    CHECK_RC(xmpp_roster_client_remove_item(c, "tybalt@localhost"), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_remove_item(c, "nurse@localhost"), XMPP_ROSTER_OK);
+    xmpp_roster_client_free(c2);
+    xmpp_roster_client_free(c);
+}
+
 static void test_stream_error_and_disconnect_callback(void) {
     current_test = "stream error";
     recorder rec;
@@ -1166,6 +1224,7 @@ int main(void) {
     test_subscriptions_and_presence();
     test_auto_approve();
     test_spoofed_push_is_refused();
+    test_cached_roster();
     test_stream_error_and_disconnect_callback();
 
     current_test = "finalizer count";

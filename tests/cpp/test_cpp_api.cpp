@@ -150,6 +150,20 @@ static void test_roster_and_callbacks() {
                                       "nurse@localhost\0\x01\0" "0\0" "0\0" "0\0" "0\0";
     CHECK(snap.export_data() == std::string_view(want_export, sizeof want_export - 1));
 
+    // A saved snapshot comes back whole, and a fresh client starting from it is current.
+    xr::Snapshot restored = xr::Snapshot::import(std::string(snap.export_data()), snap.version());
+    CHECK(restored.export_data() == snap.export_data() && restored.version() == snap.version());
+    EXPECT_ERROR(xr::Snapshot::import("no final NUL"), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    {
+        auto cached_config = config_for("juliet@localhost/cached");
+        xr::Client cached(cached_config);
+        cached.load_snapshot(restored);
+        cached.connect();
+        CHECK(cached.fetch());
+        CHECK(cached.snapshot().size() == 2);
+    }
+    CHECK(!restored[2] && restored[2].jid().empty() && restored[2].groups().empty());
+
     // A server error carries code, condition and type.
     auto e = EXPECT_ERROR(client.remove_item("stranger@localhost"), XMPP_ROSTER_ERR_STANZA);
     CHECK(e && e->condition() == "item-not-found" && !e->error_type().empty());
