@@ -1,4 +1,6 @@
-//! Test harness: a private Prosody 0.12 XMPP server on 127.0.0.1 for the xmpp-roster tests.
+//! Test harness: private XMPP servers on 127.0.0.1 for the xmpp-roster tests: Prosody 0.12
+//! ([`Prosody`]) and ejabberd 23.01 ([`Ejabberd`]), behind one interface ([`XmppServer`]) so a
+//! test can be written once and run against both ([`server`], [`server_tests!`]).
 //!
 //! Each [`Prosody`] owns its own temporary directory (config, certificate, data, log) and its own
 //! pair of free loopback ports, so tests can run in parallel threads, each with its own server.
@@ -13,9 +15,20 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! ejabberd starts in seconds, so tests share one per process ([`Ejabberd::shared`]):
+//!
+//! ```no_run
+//! use xmpp_roster_testsupport::{Ejabberd, XmppServer};
+//! let server: &dyn XmppServer = Ejabberd::shared()?;
+//! let user = server.unique_user("juliet");
+//! server.register(&user, server.domain(), "secret")?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! Prosody must be installed (`apt-get install -y --no-install-recommends prosody`); without it
 //! [`Prosody::start`] returns an error (tests fail, they do not skip). The harness runs the server
-//! with `run_as_root = true`, which Prosody 0.12.3 needs when run as root.
+//! with `run_as_root = true`, which Prosody 0.12.3 needs when run as root. ejabberd likewise
+//! needs `ejabberd erlang-p1-sqlite3`.
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
@@ -28,6 +41,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod ejabberd;
+mod server;
+
+pub use ejabberd::Ejabberd;
+pub use server::{server, ServerHandle, ServerKind, XmppServer};
 
 /// The only address the server listens on.
 pub const HOST: &str = "127.0.0.1";
@@ -571,15 +590,20 @@ fn find_in_path(name: &str, path: Option<&OsStr>) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// A new directory under the system temp dir, named by pid, a counter and the time.
+/// A new directory under the system temp dir for a Prosody server.
 fn create_unique_dir() -> io::Result<PathBuf> {
+    create_unique_dir_for("prosody")
+}
+
+/// A new directory `xmpp-test-<what>-<pid>-<n>-<nanos>` under the system temp dir.
+fn create_unique_dir_for(what: &str) -> io::Result<PathBuf> {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let n = DIR_COUNTER.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!(
-        "xmpp-test-prosody-{}-{n}-{nanos}",
+        "xmpp-test-{what}-{}-{n}-{nanos}",
         std::process::id()
     ));
     // create_dir (not create_dir_all) fails if it exists, so the dir is surely ours.
@@ -633,12 +657,21 @@ fn generate_certificate() -> io::Result<PemPair> {
 
 /// Two distinct free loopback ports: both listeners are held at once, then released.
 fn free_port_pair() -> io::Result<(u16, u16)> {
-    let bind = || {
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .map_err(|e| io::Error::new(e.kind(), format!("binding {HOST}:0: {e}")))
-    };
-    let (a, b) = (bind()?, bind()?);
-    Ok((a.local_addr()?.port(), b.local_addr()?.port()))
+    let ports = free_ports::<2>()?;
+    Ok((ports[0], ports[1]))
+}
+
+/// N distinct free loopback ports: all listeners are held at once, then released.
+fn free_ports<const N: usize>() -> io::Result<[u16; N]> {
+    let mut listeners = Vec::with_capacity(N);
+    let mut ports = [0u16; N];
+    for port in &mut ports {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .map_err(|e| io::Error::new(e.kind(), format!("binding {HOST}:0: {e}")))?;
+        *port = listener.local_addr()?.port();
+        listeners.push(listener);
+    }
+    Ok(ports)
 }
 
 fn can_connect(port: u16) -> bool {
@@ -674,6 +707,19 @@ fn without_banner(text: &str) -> &str {
     match text.find(END) {
         Some(i) => text[i + END.len()..].trim(),
         None => text.trim(),
+    }
+}
+
+/// `s` as one word for a POSIX shell: unchanged if it only has characters that are never special
+/// (`A-Za-z0-9` and `_./:=@%+,-`), otherwise single-quoted (with `'` written as `'\\''`).
+pub fn sh_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./:=@%+,-".contains(&b));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
@@ -800,6 +846,15 @@ mod tests {
         assert_eq!(tail("a\nb\nc\n", 1), "c");
         assert_eq!(tail("a", 5), "a");
         assert_eq!(tail("a\nb", 0), "");
+    }
+
+    #[test]
+    fn shell_quoting_leaves_plain_words_alone() {
+        assert_eq!(sh_quote("/tmp/a-b_c.d/x:1"), "/tmp/a-b_c.d/x:1");
+        assert_eq!(sh_quote("a b"), "'a b'");
+        assert_eq!(sh_quote("it's"), "'it'\\''s'");
+        assert_eq!(sh_quote(""), "''");
+        assert_eq!(sh_quote("$HOME"), "'$HOME'");
     }
 
     #[test]

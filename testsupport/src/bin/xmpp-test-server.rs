@@ -1,13 +1,22 @@
-//! `xmpp-test-server [--user NAME:PASSWORD]... [--hashed-vhosts] [--stanza-debug] [--keep] -- CMD [ARGS...]`
+//! `xmpp-test-server [--server prosody|ejabberd] [--user NAME:PASSWORD]... [--hashed-vhosts]
+//! [--stanza-debug] [--keep] -- CMD [ARGS...]`
 //!
-//! Starts a private Prosody on 127.0.0.1, registers the users on domain "localhost", runs CMD with
-//! the server described in environment variables, stops the server when CMD exits and exits with
-//! CMD's exit code (128+N if CMD was killed by signal N). SIGINT and SIGTERM to this harness are
-//! forwarded to CMD, the server is killed, and the harness exits with 128+N.
+//! Starts a private Prosody (default) or ejabberd on 127.0.0.1, registers the users on domain
+//! "localhost", runs CMD with the server described in environment variables, stops the server
+//! when CMD exits and exits with CMD's exit code (128+N if CMD was killed by signal N). SIGINT and
+//! SIGTERM to this harness are forwarded to CMD, the server is killed, and the harness exits with
+//! 128+N. `--hashed-vhosts` and `--stanza-debug` are Prosody-only.
 //!
-//! Environment of CMD: XMPP_TEST_HOST, XMPP_TEST_DOMAIN, XMPP_TEST_PORT (c2s, STARTTLS),
-//! XMPP_TEST_TLS_PORT (direct TLS), XMPP_TEST_CA_FILE, XMPP_TEST_SERVER_DIR,
-//! XMPP_TEST_PROSODY_CONFIG.
+//! Environment of CMD: XMPP_TEST_SERVER_KIND (prosody or ejabberd), XMPP_TEST_HOST,
+//! XMPP_TEST_DOMAIN, XMPP_TEST_PORT (c2s, STARTTLS), XMPP_TEST_TLS_PORT (direct TLS),
+//! XMPP_TEST_CA_FILE, XMPP_TEST_SERVER_DIR, XMPP_TEST_REGISTER_CMD (a shell command line that
+//! registers NAME DOMAIN PASSWORD appended as three more arguments); with Prosody also
+//! XMPP_TEST_PROSODY_CONFIG; with ejabberd also XMPP_TEST_EJABBERD_API_PORT and
+//! XMPP_TEST_EJABBERDCTL (an ejabberdctl command line for this server, 1-2 s a call).
+//!
+//! `xmpp-test-server --ejabberd-register API_PORT NAME DOMAIN PASSWORD` registers an account on a
+//! running harness ejabberd through its admin API (what XMPP_TEST_REGISTER_CMD runs for ejabberd);
+//! exits 0 on success, 1 on failure, 2 on bad usage.
 //!
 //! Exit codes of its own: 2 for bad usage, 125 when the server cannot be set up or CMD cannot be
 //! started.
@@ -18,10 +27,16 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use xmpp_roster_testsupport::{Prosody, ProsodyOptions};
+use xmpp_roster_testsupport::{
+    sh_quote, Ejabberd, Prosody, ProsodyOptions, ServerKind, XmppServer,
+};
 
-const USAGE: &str = "usage: xmpp-test-server [--user NAME:PASSWORD]... [--hashed-vhosts] \
-                     [--stanza-debug] [--keep] -- CMD [ARGS...]";
+const USAGE: &str =
+    "usage: xmpp-test-server [--server prosody|ejabberd] [--user NAME:PASSWORD]... \
+                     [--hashed-vhosts] [--stanza-debug] [--keep] -- CMD [ARGS...]\n   \
+                     or: xmpp-test-server --ejabberd-register API_PORT NAME DOMAIN PASSWORD";
+/// The flag of the registration helper mode (what XMPP_TEST_REGISTER_CMD runs for ejabberd).
+const EJABBERD_REGISTER: &str = "--ejabberd-register";
 /// Exit code when the harness itself fails (as env(1) and docker use).
 const HARNESS_FAILURE: u8 = 125;
 /// How long CMD may take to exit after a forwarded signal before it gets SIGKILL.
@@ -36,6 +51,7 @@ extern "C" fn on_signal(signal: libc::c_int) {
 }
 
 struct Args {
+    kind: ServerKind,
     users: Vec<(String, String)>,
     options: ProsodyOptions,
     keep: bool,
@@ -44,6 +60,7 @@ struct Args {
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut parsed = Args {
+        kind: ServerKind::Prosody,
         users: Vec::new(),
         options: ProsodyOptions::default(),
         keep: false,
@@ -63,6 +80,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     .ok_or_else(|| format!("--user {spec}: expected NAME:PASSWORD"))?;
                 parsed.users.push((name.to_string(), password.to_string()));
             }
+            "--server" => {
+                let name = args.next().ok_or("--server needs prosody or ejabberd")?;
+                parsed.kind = name.parse()?;
+            }
             "--hashed-vhosts" => parsed.options.hashed_vhosts = true,
             "--stanza-debug" => parsed.options.stanza_debug = true,
             "--keep" => parsed.keep = true,
@@ -75,6 +96,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     }
     if parsed.command.is_empty() {
         return Err("no CMD given after '--'".to_string());
+    }
+    if parsed.kind != ServerKind::Prosody && parsed.options != ProsodyOptions::default() {
+        return Err(format!(
+            "--hashed-vhosts and --stanza-debug are Prosody-only, not for --server {}",
+            parsed.kind
+        ));
     }
     Ok(parsed)
 }
@@ -92,8 +119,73 @@ fn install_signal_handlers() {
     }
 }
 
+/// The running server, whichever kind.
+enum Server {
+    Prosody(Prosody),
+    Ejabberd(Ejabberd),
+}
+
+impl Server {
+    fn as_dyn(&self) -> &dyn XmppServer {
+        match self {
+            Server::Prosody(server) => server,
+            Server::Ejabberd(server) => server,
+        }
+    }
+
+    fn set_keep_dir(&mut self, keep: bool) {
+        match self {
+            Server::Prosody(server) => server.set_keep_dir(keep),
+            Server::Ejabberd(server) => server.set_keep_dir(keep),
+        }
+    }
+
+    /// The variables that only one kind has, including XMPP_TEST_REGISTER_CMD.
+    fn specific_env(&self) -> Result<Vec<(&'static str, String)>, String> {
+        match self {
+            Server::Prosody(server) => {
+                let config = server.config_file().to_string_lossy().into_owned();
+                Ok(vec![
+                    (
+                        "XMPP_TEST_REGISTER_CMD",
+                        format!("prosodyctl --config {} register", sh_quote(&config)),
+                    ),
+                    ("XMPP_TEST_PROSODY_CONFIG", config),
+                ])
+            }
+            Server::Ejabberd(server) => {
+                let me = std::env::current_exe()
+                    .map_err(|e| format!("cannot find this program's path: {e}"))?;
+                Ok(vec![
+                    (
+                        "XMPP_TEST_REGISTER_CMD",
+                        format!(
+                            "{} {EJABBERD_REGISTER} {}",
+                            sh_quote(&me.to_string_lossy()),
+                            server.api_port()
+                        ),
+                    ),
+                    ("XMPP_TEST_EJABBERD_API_PORT", server.api_port().to_string()),
+                    ("XMPP_TEST_EJABBERDCTL", server.ctl_command_line()),
+                ])
+            }
+        }
+    }
+
+    fn dir(&self) -> &std::path::Path {
+        match self {
+            Server::Prosody(server) => server.dir(),
+            Server::Ejabberd(server) => server.dir(),
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
+    let mut raw_args = std::env::args().skip(1).peekable();
+    if raw_args.peek().map(String::as_str) == Some(EJABBERD_REGISTER) {
+        return ejabberd_register(raw_args.skip(1).collect());
+    }
+    let args = match parse_args(raw_args) {
         Ok(args) => args,
         Err(message) => {
             eprintln!("xmpp-test-server: {message}\n{USAGE}");
@@ -115,17 +207,26 @@ fn main() -> ExitCode {
     if early_signal != 0 {
         return ExitCode::from((128 + early_signal) as u8); // dropping `server` kills it
     }
+    let specific_env = match server.specific_env() {
+        Ok(env) => env,
+        Err(message) => {
+            eprintln!("xmpp-test-server: {message}");
+            return ExitCode::from(HARNESS_FAILURE);
+        }
+    };
 
+    let common = server.as_dyn();
     let mut command = Command::new(&args.command[0]);
     command
         .args(&args.command[1..])
-        .env("XMPP_TEST_HOST", server.host())
-        .env("XMPP_TEST_DOMAIN", server.domain())
-        .env("XMPP_TEST_PORT", server.c2s_port().to_string())
-        .env("XMPP_TEST_TLS_PORT", server.tls_port().to_string())
-        .env("XMPP_TEST_CA_FILE", server.ca_file())
+        .env("XMPP_TEST_SERVER_KIND", common.kind().name())
+        .env("XMPP_TEST_HOST", common.host())
+        .env("XMPP_TEST_DOMAIN", common.domain())
+        .env("XMPP_TEST_PORT", common.c2s_port().to_string())
+        .env("XMPP_TEST_TLS_PORT", common.tls_port().to_string())
+        .env("XMPP_TEST_CA_FILE", common.ca_file())
         .env("XMPP_TEST_SERVER_DIR", server.dir())
-        .env("XMPP_TEST_PROSODY_CONFIG", server.config_file());
+        .envs(specific_env);
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -139,15 +240,44 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn start_server(args: &Args) -> Result<Prosody, String> {
-    let server = Prosody::start_with(args.options.clone())
-        .map_err(|e| format!("cannot start Prosody: {e}"))?;
+fn start_server(args: &Args) -> Result<Server, String> {
+    let server = match args.kind {
+        ServerKind::Prosody => Server::Prosody(
+            Prosody::start_with(args.options.clone())
+                .map_err(|e| format!("cannot start Prosody: {e}"))?,
+        ),
+        ServerKind::Ejabberd => {
+            Server::Ejabberd(Ejabberd::start().map_err(|e| format!("cannot start ejabberd: {e}"))?)
+        }
+    };
+    let common = server.as_dyn();
     for (name, password) in &args.users {
-        server
-            .register(name, server.domain(), password)
+        common
+            .register(name, common.domain(), password)
             .map_err(|e| format!("cannot register {name}: {e}"))?;
     }
     Ok(server)
+}
+
+/// `--ejabberd-register API_PORT NAME DOMAIN PASSWORD`.
+fn ejabberd_register(args: Vec<String>) -> ExitCode {
+    let [port, name, domain, password] = args.as_slice() else {
+        eprintln!(
+            "xmpp-test-server: {EJABBERD_REGISTER} needs API_PORT NAME DOMAIN PASSWORD\n{USAGE}"
+        );
+        return ExitCode::from(2);
+    };
+    let Ok(port) = port.parse::<u16>() else {
+        eprintln!("xmpp-test-server: {EJABBERD_REGISTER}: bad API_PORT {port:?}\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    match Ejabberd::register_at(port, name, domain, password) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xmpp-test-server: registering {name}@{domain}: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Waits for CMD, forwarding SIGINT/SIGTERM to it; returns the exit code to exit with.
