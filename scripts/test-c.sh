@@ -21,6 +21,10 @@ users=(--user juliet:secret --user romeo:secret --user mallory:secret --user ben
 
 echo "--- ctest"
 (cd "$build" && ctest --output-on-failure -j "$jobs")
+echo "--- test counts and valgrind summaries"
+awk '/^[0-9]+\/[0-9]+ Testing: / { test = $3 }
+     /^[0-9]+ passed, [0-9]+ failed|registrations finalized|exported functions|ERROR SUMMARY|definitely lost|indirectly lost|possibly lost/ {
+       sub(/^==[0-9]+== */, "valgrind: "); print test ": " $0 }' "$build/Testing/Temporary/LastTest.log"
 
 echo "--- install to $prefix"
 cmake --install "$build"
