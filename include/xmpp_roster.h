@@ -155,7 +155,8 @@
  * another call on the same client is running (from inside one of its callbacks, or from another
  * thread) returns `XMPP_ROSTER_ERR_BUSY` without doing anything; functions returning bool or
  * size_t return false or 0 then. The exception is `xmpp_roster_client_interrupt`, which may be
- * called from any thread at any time, even from a callback.
+ * called from any thread at any time, even from a callback. Callbacks run only on the thread
+ * inside a blocking call of their client (including `xmpp_roster_client_poll`).
  */
 typedef struct xmpp_roster_client xmpp_roster_client;
 
@@ -579,8 +580,9 @@ xmpp_roster_result xmpp_roster_client_poll(xmpp_roster_client *client,
  * Makes the client's blocking call that is running now (on another thread) return
  * `XMPP_ROSTER_ERR_INTERRUPTED`; if none is running, the next call that would wait on the
  * network returns it instead. The connection stays usable. The only client function that may be
- * called from any thread at any time, including from a callback; it never blocks and never
- * returns BUSY. Errors: NULL_PARAMETER.
+ * called from any thread at any time (up to `xmpp_roster_client_free`, which must not race with
+ * it), including from a callback; it never blocks and never returns BUSY. Errors:
+ * NULL_PARAMETER.
  */
 xmpp_roster_result xmpp_roster_client_interrupt(const xmpp_roster_client *client);
 

@@ -26,7 +26,8 @@ use std::time::Duration;
 /// another call on the same client is running (from inside one of its callbacks, or from another
 /// thread) returns `XMPP_ROSTER_ERR_BUSY` without doing anything; functions returning bool or
 /// size_t return false or 0 then. The exception is `xmpp_roster_client_interrupt`, which may be
-/// called from any thread at any time, even from a callback.
+/// called from any thread at any time, even from a callback. Callbacks run only on the thread
+/// inside a blocking call of their client (including `xmpp_roster_client_poll`).
 pub struct xmpp_roster_client {
     _private: [u8; 0],
 }
@@ -320,8 +321,9 @@ pub unsafe extern "C" fn xmpp_roster_client_poll(client: *mut xmpp_roster_client
 /// Makes the client's blocking call that is running now (on another thread) return
 /// `XMPP_ROSTER_ERR_INTERRUPTED`; if none is running, the next call that would wait on the
 /// network returns it instead. The connection stays usable. The only client function that may be
-/// called from any thread at any time, including from a callback; it never blocks and never
-/// returns BUSY. Errors: NULL_PARAMETER.
+/// called from any thread at any time (up to `xmpp_roster_client_free`, which must not race with
+/// it), including from a callback; it never blocks and never returns BUSY. Errors:
+/// NULL_PARAMETER.
 #[no_mangle]
 pub unsafe extern "C" fn xmpp_roster_client_interrupt(client: *const xmpp_roster_client) -> xmpp_roster_result {
     ffi_result! {
