@@ -45,7 +45,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 mod ejabberd;
 mod server;
 
-pub use ejabberd::Ejabberd;
+pub use ejabberd::{Ejabberd, EJABBERD_TMPDIR_ENV};
 pub use server::{server, ServerHandle, ServerKind, XmppServer};
 
 /// The only address the server listens on.
@@ -592,17 +592,17 @@ fn find_in_path(name: &str, path: Option<&OsStr>) -> Option<PathBuf> {
 
 /// A new directory under the system temp dir for a Prosody server.
 fn create_unique_dir() -> io::Result<PathBuf> {
-    create_unique_dir_for("prosody")
+    create_unique_dir_in(&std::env::temp_dir(), "prosody")
 }
 
-/// A new directory `xmpp-test-<what>-<pid>-<n>-<nanos>` under the system temp dir.
-fn create_unique_dir_for(what: &str) -> io::Result<PathBuf> {
+/// A new directory `xmpp-test-<what>-<pid>-<n>-<nanos>` under `base`.
+fn create_unique_dir_in(base: &Path, what: &str) -> io::Result<PathBuf> {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let n = DIR_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!(
+    let dir = base.join(format!(
         "xmpp-test-{what}-{}-{n}-{nanos}",
         std::process::id()
     ));
