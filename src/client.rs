@@ -358,6 +358,10 @@ impl Client {
                     s.scope = Scope::client_stream();
                     s.scope.declare_from(&attrs);
                 }
+                let declared = |name: &str| attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+                if declared("xmlns") != Some(ns::CLIENT) || declared("xmlns:stream") != Some(ns::STREAM) {
+                    return Err(self.fail_stream(Error::local_stream("invalid-namespace", "the server's stream is not a jabber:client stream")));
+                }
                 if attrs.iter().any(|(k, v)| k == "version" && !v.starts_with('1')) {
                     return Err(self.fail_stream(Error::local_stream("unsupported-version", "the server does not speak XMPP 1.0")));
                 }

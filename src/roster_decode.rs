@@ -37,15 +37,19 @@ pub struct RosterIq {
 /// Decodes `bytes` if it is an `<iq/>` with a roster query; `Ok(None)` for any other stanza.
 /// Errors are the stream errors malformed XML calls for.
 pub fn decode_roster_iq(bytes: &[u8], scope: &Scope) -> Result<Option<RosterIq>> {
-    if let Some(iq) = decode_common_shape(bytes) {
-        return Ok(Some(iq));
+    // The fast decoder reads unprefixed elements as jabber:client, which holds on a client stream.
+    if scope.default_ns() == Some(ns::CLIENT) {
+        if let Some(iq) = decode_common_shape(bytes) {
+            return Ok(Some(iq));
+        }
     }
     let el = parse_element(bytes, scope)?;
     Ok(from_element(&el))
 }
 
 /// The fast decoder alone: `None` when the stanza is not of the common shape (which includes
-/// every malformed one); the caller then decodes the element tree.
+/// every malformed one); the caller then decodes the element tree. Only for a stream whose
+/// default namespace is `jabber:client` (the client checks the server's stream header).
 pub fn decode_common_shape(bytes: &[u8]) -> Option<RosterIq> {
     fast::decode(std::str::from_utf8(bytes).ok()?)
 }

@@ -64,6 +64,11 @@ impl Scope {
         }
     }
 
+    /// The default namespace in scope (`jabber:client` on a client stream).
+    pub fn default_ns(&self) -> Option<&str> {
+        self.resolve("")
+    }
+
     fn resolve(&self, prefix: &str) -> Option<&str> {
         self.bindings.iter().rev().find(|(p, _)| p == prefix).map(|(_, u)| u.as_str())
     }

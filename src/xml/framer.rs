@@ -175,6 +175,10 @@ impl Framer {
                     self.pos += 1;
                     self.state = match b {
                         b'/' => State::Tag { end: true },
+                        // Only the XML declaration, before the stream header, is allowed (RFC 6120 §11.1).
+                        b'?' if self.depth > 0 => {
+                            return Err(Error::local_stream("restricted-xml", "processing instructions are not allowed in XMPP"));
+                        }
                         b'?' => State::Pi { last: b },
                         b'!' => State::Bang,
                         _ => State::Tag { end: false },
@@ -215,13 +219,18 @@ impl Framer {
                 State::Pi { last } => {
                     let b = self.buf[self.pos];
                     self.pos += 1;
-                    // Only the XML declaration before the stream header is allowed (RFC 6120 §11.1).
-                    let decl = self.depth == 0 && self.buf[self.markup_start..].starts_with(b"<?xml ");
-                    let enough = self.pos - self.markup_start >= 6;
-                    if enough && !decl {
+                    let seen = &self.buf[self.markup_start..self.pos];
+                    let decl = b"<?xml ";
+                    let n = seen.len().min(decl.len());
+                    // `<?xml` followed by any white space; anything else is a real PI.
+                    let matches = seen[..n.min(5)] == decl[..n.min(5)] && (n < 6 || seen[5].is_ascii_whitespace());
+                    if !matches {
                         return Err(Error::local_stream("restricted-xml", "processing instructions are not allowed in XMPP"));
                     }
                     if last == b'?' && b == b'>' {
+                        if seen.len() < 8 {
+                            return Err(Error::local_stream("restricted-xml", "processing instructions are not allowed in XMPP"));
+                        }
                         self.state = State::Text;
                         self.start = self.pos;
                         self.consumed_to = self.pos;
@@ -269,10 +278,7 @@ impl Framer {
     fn check_size(&self) -> Result<()> {
         if let Some(s) = self.stanza_start {
             if self.pos - s > self.max_stanza {
-                return Err(Error::local_stream(
-                    "policy-violation",
-                    format!("stanza larger than the limit of {} bytes", self.max_stanza),
-                ));
+                return Err(too_big(self.max_stanza));
             }
         } else if self.state != State::Text && self.pos - self.markup_start > 64 * 1024 {
             return Err(Error::local_stream("policy-violation", "stream header larger than 64 KiB"));
@@ -295,7 +301,7 @@ impl Framer {
                 2 => {
                     self.depth = 1;
                     let s = self.stanza_start.take().unwrap_or(tag.start);
-                    return Ok(Some(self.hand_out(s..tag.end)));
+                    return self.hand_out(s..tag.end).map(Some);
                 }
                 _ => self.depth -= 1,
             }
@@ -310,7 +316,7 @@ impl Framer {
                 self.consumed_to = tag.end;
                 Ok(Some(Found::Header(tag)))
             }
-            1 if empty => Ok(Some(self.hand_out(tag))),
+            1 if empty => self.hand_out(tag).map(Some),
             1 => {
                 self.depth = 2;
                 self.stanza_start = Some(tag.start);
@@ -328,10 +334,19 @@ impl Framer {
         }
     }
 
-    fn hand_out(&mut self, range: Range<usize>) -> Found {
+    /// Hands out a complete stanza, refusing it if it is over the limit (a stanza that arrived
+    /// within a single read is measured here, not only by the per-scan check).
+    fn hand_out(&mut self, range: Range<usize>) -> Result<Found> {
+        if range.len() > self.max_stanza {
+            return Err(too_big(self.max_stanza));
+        }
         self.consumed_to = range.end;
-        Found::Stanza(range)
+        Ok(Found::Stanza(range))
     }
+}
+
+fn too_big(max: usize) -> Error {
+    Error::local_stream("policy-violation", format!("stanza larger than the limit of {max} bytes"))
 }
 
 fn restricted_bang(seen: &[u8]) -> Error {
@@ -401,6 +416,37 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn processing_instructions_of_any_length_are_refused_at_every_split() {
+        for evil in ["<message><?></message>", "<message><?x?></message>", "<?>", "<?xm?>", "<?xmlfoo?>"] {
+            let input = format!("{}{evil}", if evil.starts_with("<message") { HEADER } else { "" });
+            for chunk in 1..12 {
+                match frames(input.as_bytes(), chunk) {
+                    Err(Error::Stream { condition, .. }) => assert_eq!(condition, "restricted-xml", "{evil} / {chunk}"),
+                    other => panic!("{evil} / {chunk}: {other:?}"),
+                }
+            }
+        }
+        // The XML declaration itself, split anywhere, is fine.
+        for chunk in 1..12 {
+            assert!(frames(HEADER.as_bytes(), chunk).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_stanza_over_the_limit_is_refused_even_when_it_arrives_whole() {
+        let mut f = Framer::new(4096);
+        f.push(HEADER.as_bytes());
+        assert!(matches!(f.next_frame(), Ok(Some(Frame::StreamStart(_)))));
+        f.push(format!("<message><body>{}</body></message>", "x".repeat(5000)).as_bytes());
+        assert!(matches!(f.next_frame(), Err(Error::Stream { ref condition, .. }) if condition == "policy-violation"));
+        let mut f = Framer::new(4096);
+        f.push(HEADER.as_bytes());
+        let _ = f.next_frame();
+        f.push(format!("<presence a='{}'/>", "x".repeat(5000)).as_bytes());
+        assert!(matches!(f.next_frame(), Err(Error::Stream { ref condition, .. }) if condition == "policy-violation"));
     }
 
     #[test]

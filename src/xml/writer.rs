@@ -10,6 +10,11 @@ pub fn escape_into(out: &mut String, s: &str) {
             b'>' => "&gt;",
             b'"' => "&quot;",
             b'\'' => "&apos;",
+            // Escaped so the receiving parser's line-end and attribute white-space
+            // normalisation cannot change what the caller set.
+            b'\t' => "&#9;",
+            b'\n' => "&#10;",
+            b'\r' => "&#13;",
             _ => continue,
         };
         out.push_str(&s[last..i]);
@@ -39,6 +44,7 @@ mod tests {
     fn escapes_all_five_special_characters() {
         assert_eq!(escape(r#"a<b>&"c'"#), "a&lt;b&gt;&amp;&quot;c&apos;");
         assert_eq!(escape("plain ünïcode"), "plain ünïcode");
+        assert_eq!(escape("a\tb\nc\r"), "a&#9;b&#10;c&#13;");
     }
 
     #[test]
