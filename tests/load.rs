@@ -6,7 +6,8 @@
 //!
 //! `LOAD_CLIENTS` (default 200) and `LOAD_ITEMS` (items added per client, default 4) scale it.
 //! Bounded: a fixed number of clients and operations, loopback only, a 120 s overall deadline.
-//! Run it in release mode: `cargo test --release --test load -- --nocapture`.
+//! Ignored by a plain `cargo test`: scripts/test-reliability.sh runs it, or
+//! `cargo test --release --test load -- --ignored --nocapture`.
 
 mod support;
 
@@ -130,6 +131,7 @@ fn percentile(v: &mut [Duration], p: f64) -> Duration {
 }
 
 #[test]
+#[ignore = "a minute of 200 concurrent clients: run by scripts/test-reliability.sh (or --ignored)"]
 fn two_hundred_clients_on_their_own_threads_and_accounts_without_deadlock_or_cross_talk() {
     let n = env_usize("LOAD_CLIENTS", 200);
     let items = env_usize("LOAD_ITEMS", 4);
