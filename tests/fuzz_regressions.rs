@@ -392,3 +392,29 @@ fn f4_a_stanza_over_the_limit_is_refused_even_when_it_arrives_in_one_read() {
         other => panic!("{other:?}"),
     }
 }
+
+/// F1 end to end: the name a caller sets with a tab comes back from the server with a space.
+#[test]
+#[ignore = "bug F1: the writer does not escape tab, LF and CR"]
+fn f1_a_tab_in_a_name_reaches_prosody_unchanged() {
+    use std::time::Duration;
+    use xmpp_roster::{Client, Config, TlsMode};
+    let p = xmpp_roster_testsupport::Prosody::start().expect("prosody");
+    p.register("juliet", "localhost", "pw").unwrap();
+    let config = |resource: &str| {
+        let mut c = Config::new(&format!("juliet@localhost/{resource}"), "pw").unwrap();
+        c.set_server(Some(p.host()), Some(p.c2s_port())).unwrap();
+        c.set_tls(TlsMode::Plaintext);
+        c.set_timeout(Duration::from_secs(10)).unwrap();
+        c
+    };
+    let mut a = Client::new(config("a")).unwrap();
+    a.connect().unwrap();
+    a.set_item("romeo@localhost", Some("Romeo\tMontague"), &["line1\nline2"]).unwrap();
+    let mut b = Client::new(config("b")).unwrap();
+    b.connect().unwrap();
+    b.fetch_roster().unwrap();
+    let item = b.roster().get("romeo@localhost").unwrap();
+    assert_eq!(item.name.as_deref(), Some("Romeo\tMontague"), "name as stored by the server");
+    assert_eq!(item.groups, ["line1\nline2"], "group as stored by the server");
+}
