@@ -504,12 +504,19 @@ impl Ejabberd {
     /// Kills the VM first, so that the launcher shell (its parent) reaps it and exits, then the
     /// rest of the process group (the watchdog, anything left), and reaps what is ours. Killing
     /// the group at once would orphan the VM, and an init that does not reap orphans (as in
-    /// some containers) would keep it as a zombie.
+    /// some containers) would keep it as a zombie. Finally waits until the VM's helper programs
+    /// (`erl_child_setup` and the port programs it started, in a session of their own) have
+    /// exited, which they do by themselves once the VM is gone; stragglers get SIGKILL. When
+    /// this returns, no process of the server runs any more.
     fn kill_processes(&self) {
         let Some(mut processes) = lock(&self.processes).take() else {
             return;
         };
         let launcher_pid = processes.launcher.id();
+        let helpers: Vec<ProcessId> = descendants(launcher_pid)
+            .into_iter()
+            .filter_map(ProcessId::of)
+            .collect();
         for pid in children_of(launcher_pid) {
             // SAFETY: kill(2) on a child of our unreaped launcher; no memory involved.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
@@ -526,6 +533,21 @@ impl Ejabberd {
         unsafe { libc::kill(-(launcher_pid as libc::pid_t), libc::SIGKILL) };
         let _ = processes.launcher.wait();
         let _ = processes.watchdog.wait();
+
+        let deadline = Instant::now() + KILL_WAIT;
+        loop {
+            let alive: Vec<&ProcessId> = helpers.iter().filter(|p| p.is_running()).collect();
+            if alive.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                for process in alive {
+                    process.kill();
+                }
+                break;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Kills the server and removes its directory (unless kept).
@@ -704,6 +726,70 @@ fn is_port_in_use_line(line: &str) -> bool {
     line.contains("eaddrinuse") || line.contains("address already in use")
 }
 
+/// A process named by its pid and its start time, so that a reused pid is never mistaken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ProcessId {
+    pid: u32,
+    start_time: u64,
+}
+
+impl ProcessId {
+    fn of(pid: u32) -> Option<ProcessId> {
+        let (_, start_time) = stat_fields(pid)?;
+        Some(ProcessId { pid, start_time })
+    }
+
+    /// Still this process, and not a zombie.
+    fn is_running(&self) -> bool {
+        let Ok(stat) = fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
+            return false;
+        };
+        let Some(fields) = fields_after_comm(&stat) else {
+            return false;
+        };
+        fields.first() != Some(&"Z") && start_time_of(&fields) == Some(self.start_time)
+    }
+
+    fn kill(&self) {
+        if self.is_running() {
+            // SAFETY: kill(2) on a process we just identified by pid and start time.
+            unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGKILL) };
+        }
+    }
+}
+
+/// The fields of /proc/PID/stat after "pid (comm)" (comm may contain spaces and parentheses).
+fn fields_after_comm(stat: &str) -> Option<Vec<&str>> {
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace().collect())
+}
+
+/// Field 22 of /proc/PID/stat (starttime), the 20th after the comm.
+fn start_time_of(fields: &[&str]) -> Option<u64> {
+    fields.get(19)?.parse().ok()
+}
+
+/// (parent pid, start time) from /proc/PID/stat.
+fn stat_fields(pid: u32) -> Option<(u32, u64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields = fields_after_comm(&stat)?;
+    Some((fields.get(1)?.parse().ok()?, start_time_of(&fields)?))
+}
+
+/// Every process below `root` (children, their children, ...), from /proc.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for child in children_of(parent) {
+            if !found.contains(&child) {
+                found.push(child);
+                frontier.push(child);
+            }
+        }
+    }
+    found
+}
+
 /// The direct children of `parent` (from /proc; empty if unreadable).
 fn children_of(parent: u32) -> Vec<u32> {
     let Ok(entries) = fs::read_dir("/proc") else {
@@ -716,11 +802,9 @@ fn children_of(parent: u32) -> Vec<u32> {
         .collect()
 }
 
-/// The parent pid from /proc/PID/stat ("pid (comm) state ppid ..."; comm may contain spaces).
+/// The parent pid from /proc/PID/stat ("pid (comm) state ppid ...").
 fn parent_of(pid: u32) -> Option<u32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_comm = &stat[stat.rfind(')')? + 1..];
-    after_comm.split_whitespace().nth(1)?.parse().ok()
+    stat_fields(pid).map(|(parent, _)| parent)
 }
 
 fn process_name(pid: u32) -> Option<String> {
@@ -909,6 +993,26 @@ mod tests {
     fn api_command_names_are_checked() {
         let e = api_request(1, "reg/ister", "{}").unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn processes_are_identified_by_pid_and_start_time() {
+        let mut child = Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let me = std::process::id();
+        let id = ProcessId::of(child.id()).expect("stat of the child");
+        assert!(id.is_running());
+        assert!(descendants(me).contains(&child.id()));
+        let impostor = ProcessId {
+            start_time: id.start_time + 1,
+            ..id
+        };
+        assert!(!impostor.is_running());
+        id.kill();
+        let _ = child.wait();
+        assert!(!id.is_running());
     }
 
     #[test]

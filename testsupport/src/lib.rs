@@ -422,6 +422,7 @@ impl Prosody {
                 && new_log.contains(&tls_line)
                 && can_connect(self.c2s_port)
                 && can_connect(self.tls_port)
+                && self.pidfile_names_our_child()
             {
                 return Ok(());
             }
@@ -439,6 +440,17 @@ impl Prosody {
             }
             thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Whether `prosody.pid` holds the pid of our child. mod_posix may write it after the
+    /// listeners are up (and truncates it before writing), so without this a caller reading it
+    /// right after start could find it empty (seen under load).
+    fn pidfile_names_our_child(&self) -> bool {
+        let Some(child) = self.child.as_ref() else {
+            return false;
+        };
+        fs::read_to_string(self.dir.join("prosody.pid"))
+            .is_ok_and(|pid| pid.trim() == child.id().to_string())
     }
 
     /// The end of prosody.log and of the process's own output, for error messages.
