@@ -393,10 +393,12 @@ fn f4_a_stanza_over_the_limit_is_refused_even_when_it_arrives_in_one_read() {
     }
 }
 
-/// F1 end to end: the name a caller sets with a tab comes back from the server with a space.
+/// F1 end to end. The client now sends `&#9;` and `&#10;` (tests above), and a line feed in a
+/// group (element content) survives the round trip through Prosody. A tab in a *name* comes back
+/// as a space: Prosody stores the tab but serialises it raw inside the attribute, and XML 1.0
+/// §3.3.3 makes every parser read a raw tab in an attribute as a space. That loss is the server's.
 #[test]
-#[ignore = "bug F1: the writer does not escape tab, LF and CR"]
-fn f1_a_tab_in_a_name_reaches_prosody_unchanged() {
+fn f1_line_breaks_survive_prosody_and_a_tab_in_a_name_is_lost_by_the_server() {
     use std::time::Duration;
     use xmpp_roster::{Client, Config, TlsMode};
     let p = xmpp_roster_testsupport::Prosody::start().expect("prosody");
@@ -415,6 +417,6 @@ fn f1_a_tab_in_a_name_reaches_prosody_unchanged() {
     b.connect().unwrap();
     b.fetch_roster().unwrap();
     let item = b.roster().get("romeo@localhost").unwrap();
-    assert_eq!(item.name.as_deref(), Some("Romeo\tMontague"), "name as stored by the server");
     assert_eq!(item.groups, ["line1\nline2"], "group as stored by the server");
+    assert_eq!(item.name.as_deref(), Some("Romeo Montague"), "Prosody writes the tab raw in the attribute");
 }
