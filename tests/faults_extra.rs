@@ -565,6 +565,9 @@ fn repeated_failing_connects_leak_no_file_descriptors_and_no_memory() {
         l.local_addr().unwrap().port()
     };
     let mut reused = client_for(refused_port, Duration::from_millis(100));
+    // A roster restored from a cache survives every refused connect untouched.
+    let cached = vec![RosterItem { jid: "romeo@localhost".into(), name: Some("Romeo".into()), groups: vec!["Friends".into()], ..Default::default() }];
+    reused.load_roster(xmpp_roster::Roster::from_items(Some("42".into()), cached.clone()));
     let round = |reused: &mut Client| {
         assert!(matches!(reused.connect(), Err(Error::Io(_))), "connection refused");
         for (name, script) in failures {
@@ -598,6 +601,7 @@ fn repeated_failing_connects_leak_no_file_descriptors_and_no_memory() {
         ROUNDS * (failures.len() + 1)
     );
     assert_eq!(fds_after, fds_before, "file descriptors leaked");
+    assert_eq!(items(&reused), (cached, Some("42".to_string())), "the cached roster is kept across refused connects");
     assert!(rss_after < rss_before + 2048, "RSS grew from {rss_before} to {rss_after} KiB");
 }
 
