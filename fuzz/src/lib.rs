@@ -367,6 +367,9 @@ pub fn jid(data: &[u8]) {
         assert_eq!(j.to_bare().as_str(), j.bare_str());
         match Jid::parse(j.as_str()) {
             Ok(again) => assert_eq!(&again, j, "Jid::parse is not stable on {s:?}"),
+            // Bug F5: the length limits (1023 bytes a part, 63 a domain label) are checked before
+            // lower-casing, which can make a part longer (U+0130 'İ', 2 bytes, becomes "i̇", 3).
+            Err(_) if tolerated("F5") && lowercase_grows(s) => {}
             Err(e) => panic!("the normal form {:?} of {s:?} does not parse again: {e}", j.as_str()),
         }
     }
@@ -374,6 +377,13 @@ pub fn jid(data: &[u8]) {
     let fast = normalize_bare(s);
     assert_eq!(fast.as_deref(), slow.as_deref(), "normalize_bare and Jid::parse disagree on {s:?}");
     if let Some(n) = fast {
-        assert!(matches!(normalize_bare(&n), Some(Cow::Borrowed(_))), "normalize_bare is not stable on {s:?}");
+        if !(tolerated("F5") && lowercase_grows(s)) {
+            assert!(matches!(normalize_bare(&n), Some(Cow::Borrowed(_))), "normalize_bare is not stable on {s:?}");
+        }
     }
+}
+
+/// True if lower-casing `s` changes its length in bytes (see F5).
+fn lowercase_grows(s: &str) -> bool {
+    s.chars().any(|c| c.to_lowercase().map(char::len_utf8).sum::<usize>() != c.len_utf8())
 }
