@@ -638,8 +638,9 @@ impl Client {
         }
     }
 
-    fn send_iq_error(&mut self, id: &str, to: Option<&str>, error_type: &str, condition: &str, deadline: Instant) -> Result<()> {
-        let mut s = String::from("<iq type='error' id='");
+    /// `<iq type='TYPE' id='ID' to='TO'` (no closing `>`): the start of a reply to a request.
+    fn reply_head(iq_type: &str, id: &str, to: Option<&str>) -> String {
+        let mut s = format!("<iq type='{iq_type}' id='");
         escape_into(&mut s, id);
         s.push('\'');
         if let Some(to) = to {
@@ -647,19 +648,17 @@ impl Client {
             escape_into(&mut s, to);
             s.push('\'');
         }
+        s
+    }
+
+    fn send_iq_error(&mut self, id: &str, to: Option<&str>, error_type: &str, condition: &str, deadline: Instant) -> Result<()> {
+        let mut s = Self::reply_head("error", id, to);
         s.push_str(&format!("><error type='{error_type}'><{condition} xmlns='{}'/></error></iq>", ns::STANZAS));
         self.send_raw(&s, deadline)
     }
 
     fn send_iq_result(&mut self, id: &str, to: Option<&str>, deadline: Instant) -> Result<()> {
-        let mut s = String::from("<iq type='result' id='");
-        escape_into(&mut s, id);
-        s.push('\'');
-        if let Some(to) = to {
-            s.push_str(" to='");
-            escape_into(&mut s, to);
-            s.push('\'');
-        }
+        let mut s = Self::reply_head("result", id, to);
         s.push_str("/>");
         self.send_raw(&s, deadline)
     }

@@ -76,16 +76,9 @@ struct RosterData {
     version: Option<String>,
 }
 
-/// The local roster: items in fetch order (a removal moves the last item into the hole),
-/// plus the roster version the server last reported.
+/// An immutable view of the roster at one moment. Cheap to make and to clone; it stays as it was
+/// while the client goes on applying changes. [`Roster`] derefs to it for all reading.
 #[derive(Debug, Clone, Default)]
-pub struct Roster {
-    data: Arc<RosterData>,
-    hasher: DefaultHashBuilder,
-}
-
-/// An immutable view of the roster at one moment. Cheap to make and to clone.
-#[derive(Debug, Clone)]
 pub struct RosterSnapshot {
     data: Arc<RosterData>,
     hasher: DefaultHashBuilder,
@@ -103,82 +96,85 @@ impl RosterSnapshot {
     pub fn is_empty(&self) -> bool {
         self.data.items.is_empty()
     }
+    /// The items: in fetch order, except that a removal moves the last item into the hole.
     pub fn items(&self) -> &[RosterItem] {
         &self.data.items
     }
     /// The item for `jid` (any case; resource not allowed).
     pub fn get(&self, jid: &str) -> Option<&RosterItem> {
-        let key = normalize_bare(jid)?;
-        find_in(&self.data, &self.hasher, &key).map(|i| &self.data.items[i])
+        self.position(jid).map(|i| &self.data.items[i])
     }
     /// The position of `jid` in [`items`](Self::items).
     pub fn position(&self, jid: &str) -> Option<usize> {
         let key = normalize_bare(jid)?;
         find_in(&self.data, &self.hasher, &key)
     }
+    /// The roster version the server last reported, if any.
     pub fn version(&self) -> Option<&str> {
         self.data.version.as_deref()
     }
 }
 
+/// The local roster, plus the roster version the server last reported. Read it through
+/// [`RosterSnapshot`]'s methods (it derefs to the current state); only the client changes it.
+#[derive(Debug, Clone, Default)]
+pub struct Roster {
+    current: RosterSnapshot,
+}
+
+impl std::ops::Deref for Roster {
+    type Target = RosterSnapshot;
+    fn deref(&self) -> &RosterSnapshot {
+        &self.current
+    }
+}
+
 impl Roster {
     /// A roster holding `items` at `version`, e.g. restored from a cache for a versioned fetch.
-    /// Items with invalid JIDs are dropped; for duplicate JIDs the last one wins.
+    /// Items whose JID is not a normalised bare JID are dropped; for duplicates the last one wins.
     pub fn from_items(version: Option<String>, items: Vec<RosterItem>) -> Roster {
         let mut r = Roster::default();
-        r.replace(version, items);
+        let valid = items.into_iter().filter(|i| normalize_bare(&i.jid).is_some_and(|n| n == i.jid.as_str())).collect();
+        r.replace(version, valid);
         r
-    }
-
-    pub fn len(&self) -> usize {
-        self.data.items.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.data.items.is_empty()
-    }
-    pub fn items(&self) -> &[RosterItem] {
-        &self.data.items
-    }
-    pub fn version(&self) -> Option<&str> {
-        self.data.version.as_deref()
-    }
-    /// The item for `jid` (any case).
-    pub fn get(&self, jid: &str) -> Option<&RosterItem> {
-        let key = normalize_bare(jid)?;
-        find_in(&self.data, &self.hasher, &key).map(|i| &self.data.items[i])
     }
 
     /// An immutable copy of the roster now, in O(1): later changes copy the data instead.
     pub fn snapshot(&self) -> RosterSnapshot {
-        RosterSnapshot { data: Arc::clone(&self.data), hasher: self.hasher.clone() }
+        self.current.clone()
+    }
+
+    fn data_mut(&mut self) -> &mut RosterData {
+        Arc::make_mut(&mut self.current.data)
     }
 
     /// Replaces the whole roster (a full fetch result).
     pub(crate) fn replace(&mut self, version: Option<String>, items: Vec<RosterItem>) {
         let mut data = RosterData { items: Vec::with_capacity(items.len()), index: HashTable::with_capacity(items.len()), version };
         for item in items {
-            upsert(&mut data, &self.hasher, item);
+            upsert(&mut data, &self.current.hasher, item);
         }
-        self.data = Arc::new(data);
+        self.current.data = Arc::new(data);
     }
 
     pub(crate) fn set_version(&mut self, version: Option<String>) {
-        if version.is_some() && version != self.data.version {
-            Arc::make_mut(&mut self.data).version = version;
+        if version.is_some() && version != self.current.data.version {
+            self.data_mut().version = version;
         }
     }
 
     /// Applies one pushed item. Returns the change, or `None` when the item was already there
     /// exactly as pushed (servers repeat pushes; no event is due).
     pub(crate) fn apply(&mut self, item: RosterItem) -> Option<RosterChange> {
-        match find_in(&self.data, &self.hasher, &item.jid) {
-            Some(i) if self.data.items[i] == item => None,
+        match find_in(&self.current.data, &self.current.hasher, &item.jid) {
+            Some(i) if self.current.data.items[i] == item => None,
             Some(i) => {
-                Arc::make_mut(&mut self.data).items[i] = item;
+                self.data_mut().items[i] = item;
                 Some(RosterChange::Updated)
             }
             None => {
-                upsert(Arc::make_mut(&mut self.data), &self.hasher, item);
+                let hasher = self.current.hasher.clone();
+                upsert(self.data_mut(), &hasher, item);
                 Some(RosterChange::Added)
             }
         }
@@ -186,11 +182,10 @@ impl Roster {
 
     /// Removes `jid`. Returns the removed item, if it was there.
     pub(crate) fn remove(&mut self, jid: &str) -> Option<RosterItem> {
-        let i = find_in(&self.data, &self.hasher, jid)?;
-        let hasher = self.hasher.clone();
-        let data = Arc::make_mut(&mut self.data);
-        let hash = hasher.hash_one(jid);
-        if let Ok(entry) = data.index.find_entry(hash, |&x| x == i) {
+        let i = find_in(&self.current.data, &self.current.hasher, jid)?;
+        let hasher = self.current.hasher.clone();
+        let data = self.data_mut();
+        if let Ok(entry) = data.index.find_entry(hasher.hash_one(jid), |&x| x == i) {
             entry.remove();
         }
         let removed = data.items.swap_remove(i);

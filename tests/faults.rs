@@ -242,11 +242,15 @@ fn stream_error_from_the_server_is_reported_with_condition_and_text() {
 /// Runs a script after login + first fetch, with events recorded, then polls.
 fn push_scenario(script: impl FnOnce(&mut support::fake_server::FakeConn) -> String + Send + 'static) -> (Client, Vec<Event>, String) {
     let (tx, rx) = std::sync::mpsc::channel();
+    // The server keeps the connection open until the client has stopped polling, so that the
+    // client never sees the close (which would clear what the test inspects).
+    let (release, released) = std::sync::mpsc::channel::<()>();
     let server = FakeServer::start(move |c| {
         c.login();
         c.answer_roster_get("1", TWO_ITEMS);
         let answer = script(c);
         tx.send(answer).unwrap();
+        let _ = released.recv_timeout(Duration::from_secs(10));
     });
     let mut client = client_for(server.port, T);
     let events = record_events(&mut client);
@@ -260,6 +264,7 @@ fn push_scenario(script: impl FnOnce(&mut support::fake_server::FakeConn) -> Str
         }
         assert!(Instant::now() < deadline, "script did not finish");
     };
+    let _ = release.send(());
     server.finish();
     let ev = events.lock().unwrap().clone();
     (client, ev, answer)
