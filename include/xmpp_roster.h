@@ -230,6 +230,10 @@ typedef int (*xmpp_roster_presence_cb)(void *userdata,
 /**
  * The connection ended. `reason` is `XMPP_ROSTER_OK` when `xmpp_roster_client_disconnect` asked
  * for it, else the failure's code; `message` (never NULL) is valid only during the call.
+ * When `reason` is not OK, this thread's last error has already been set to the error that
+ * ended the connection (code `reason`, message, condition, `<text/>`), so the callback can read
+ * `xmpp_roster_last_error_condition` / `_text` (these are not client calls: allowed here). A
+ * requested disconnect leaves the last error as it was.
  */
 typedef void (*xmpp_roster_disconnect_cb)(void *userdata,
                                           xmpp_roster_result reason,
@@ -362,6 +366,16 @@ size_t xmpp_roster_last_error_condition(char *buf, size_t len);
  * "continue"), snprintf semantics; "" unless the last failure was `XMPP_ROSTER_ERR_STANZA`.
  */
 size_t xmpp_roster_last_error_type(char *buf, size_t len);
+
+/**
+ * The human-readable `<text/>` of the error behind this thread's last failure, alone (the
+ * message of `xmpp_roster_last_error` ends with it), snprintf semantics as
+ * `xmpp_roster_last_error`: the server's text for `XMPP_ROSTER_ERR_STANZA`, `_AUTH` and a
+ * `_STREAM` error the server sent (e.g. "Replaced by new connection" with `conflict`); for a
+ * stream error this library raised itself (malformed XML, oversized stanza, ...) its own
+ * description of the violation. "" when there is none.
+ */
+size_t xmpp_roster_last_error_text(char *buf, size_t len);
 
 /**
  * The code of this thread's last failure; `XMPP_ROSTER_OK` if no call on this thread failed yet.

@@ -83,15 +83,20 @@ enum class Show : std::uint32_t {
 };
 
 /// A failed call: the C result code, the message, and for stanza/auth/stream errors the condition
-/// (e.g. "item-not-found") and, for stanza errors, the error type (e.g. "cancel").
+/// (e.g. "item-not-found"), the server's human-readable text (if it sent one) and, for stanza
+/// errors, the error type (e.g. "cancel").
 class Error : public std::runtime_error {
 public:
-    Error(xmpp_roster_result code, const std::string& message, std::string condition = {}, std::string error_type = {})
-        : std::runtime_error(message), code_(code), condition_(std::move(condition)), error_type_(std::move(error_type)) {}
+    Error(xmpp_roster_result code, const std::string& message, std::string condition = {}, std::string error_type = {},
+          std::string text = {})
+        : std::runtime_error(message), code_(code), condition_(std::move(condition)), error_type_(std::move(error_type)),
+          text_(std::move(text)) {}
 
     xmpp_roster_result code() const noexcept { return code_; }
     const std::string& condition() const noexcept { return condition_; }
     const std::string& error_type() const noexcept { return error_type_; }
+    /// The error's `<text/>` alone (xmpp_roster_last_error_text); empty if none.
+    const std::string& text() const noexcept { return text_; }
     /// The code's static name, e.g. "stanza error".
     const char* code_name() const noexcept { return xmpp_roster_result_str(code_); }
 
@@ -99,6 +104,7 @@ private:
     xmpp_roster_result code_;
     std::string condition_;
     std::string error_type_;
+    std::string text_;
 };
 
 /// The version of the loaded library, e.g. "0.1.0".
@@ -117,7 +123,8 @@ inline std::string read_snprintf(std::size_t (*fn)(char*, std::size_t)) {
 [[noreturn]] inline void throw_last_error(xmpp_roster_result code) {
     std::string message = read_snprintf(xmpp_roster_last_error);
     if (message.empty()) message = xmpp_roster_result_str(code);
-    throw Error(code, message, read_snprintf(xmpp_roster_last_error_condition), read_snprintf(xmpp_roster_last_error_type));
+    throw Error(code, message, read_snprintf(xmpp_roster_last_error_condition), read_snprintf(xmpp_roster_last_error_type),
+                read_snprintf(xmpp_roster_last_error_text));
 }
 
 inline void check(xmpp_roster_result code) {

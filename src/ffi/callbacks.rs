@@ -8,7 +8,7 @@
 //! `xmpp_roster_client_interrupt` works there.
 
 use super::client::{show_code, with_client};
-use super::error::{code_of, xmpp_roster_result, XMPP_ROSTER_OK};
+use super::error::{record_error, xmpp_roster_result, XMPP_ROSTER_OK};
 use super::snapshot::{change_code, xmpp_roster_item, SnapshotData};
 use super::{to_cstring, Failed};
 use crate::{Event, SubscriptionKind};
@@ -48,6 +48,10 @@ pub type xmpp_roster_presence_cb = Option<unsafe extern "C" fn(userdata: *mut c_
 
 /// The connection ended. `reason` is `XMPP_ROSTER_OK` when `xmpp_roster_client_disconnect` asked
 /// for it, else the failure's code; `message` (never NULL) is valid only during the call.
+/// When `reason` is not OK, this thread's last error has already been set to the error that
+/// ended the connection (code `reason`, message, condition, `<text/>`), so the callback can read
+/// `xmpp_roster_last_error_condition` / `_text` (these are not client calls: allowed here). A
+/// requested disconnect leaves the last error as it was.
 pub type xmpp_roster_disconnect_cb = Option<unsafe extern "C" fn(userdata: *mut c_void, reason: xmpp_roster_result, message: *const c_char)>;
 
 /// One registration: the callback, its userdata, and the finalizer that `Drop` runs once.
@@ -142,14 +146,22 @@ pub(crate) fn dispatch(callbacks: &Mutex<Callbacks>, event: &Event) -> ControlFl
             let Some((f, ud)) = lock(callbacks).disconnect.as_ref().map(|r| (r.callback, r.userdata)) else {
                 return ControlFlow::Continue(());
             };
-            let (code, message) = match reason {
-                None => (XMPP_ROSTER_OK, to_cstring("disconnected on request")),
-                Some(e) => (code_of(e), to_cstring(&e.to_string())),
-            };
+            let (code, message) = disconnect_reason(reason.as_ref());
             // SAFETY: as above.
             unsafe { f(ud, code, message.as_ptr()) };
             ControlFlow::Continue(())
         }
+    }
+}
+
+/// The disconnect callback's `reason` and `message`. For a connection that ended with an error,
+/// also records that error as this thread's last error, so that the callback can read its
+/// condition and text (the failing call would record it afterwards anyway); a requested
+/// disconnect (`None`) leaves the last error alone.
+fn disconnect_reason(reason: Option<&crate::Error>) -> (xmpp_roster_result, CString) {
+    match reason {
+        None => (XMPP_ROSTER_OK, to_cstring("disconnected on request")),
+        Some(e) => (record_error(e), to_cstring(&e.to_string())),
     }
 }
 
@@ -202,5 +214,78 @@ pub unsafe extern "C" fn xmpp_roster_client_on_presence(client: *mut xmpp_roster
 pub unsafe extern "C" fn xmpp_roster_client_on_disconnect(client: *mut xmpp_roster_client, callback: xmpp_roster_disconnect_cb, userdata: *mut c_void, free_userdata: xmpp_roster_free_fn) -> xmpp_roster_result {
     ffi_result! {
         register(client, callback, userdata, free_userdata, |c| &mut c.disconnect)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Error, StanzaError};
+    use crate::ffi::error::{set_last_error, xmpp_roster_last_error, xmpp_roster_last_error_code, xmpp_roster_last_error_condition, xmpp_roster_last_error_text, xmpp_roster_last_error_type, XMPP_ROSTER_ERR_NOT_FOUND, XMPP_ROSTER_ERR_STANZA, XMPP_ROSTER_ERR_STREAM};
+
+    fn read(f: unsafe extern "C" fn(*mut c_char, usize) -> usize) -> String {
+        let mut buf = [0 as c_char; 256];
+        // SAFETY: a 256-byte buffer.
+        let n = unsafe { f(buf.as_mut_ptr(), buf.len()) };
+        // SAFETY: NUL-terminated by the call.
+        let s = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap().to_string();
+        assert_eq!(n, s.len());
+        s
+    }
+
+    // `dispatch` calls the disconnect callback with what `disconnect_reason` returns, after it
+    // returned; tests/c/test_c_api.c checks the whole path against a real server.
+    #[test]
+    fn an_error_disconnect_sets_the_last_error_before_the_callback() {
+        set_last_error(XMPP_ROSTER_ERR_NOT_FOUND, "stale".into(), "stale-condition".into(), String::new());
+        let err = Error::Stream { condition: "conflict".into(), text: Some("Replaced by new connection".into()), by_server: true };
+        let (code, message) = disconnect_reason(Some(&err));
+        assert_eq!(code, XMPP_ROSTER_ERR_STREAM);
+        assert_eq!(message.to_str().unwrap(), err.to_string());
+        assert_eq!(xmpp_roster_last_error_code(), XMPP_ROSTER_ERR_STREAM);
+        assert_eq!(read(xmpp_roster_last_error), err.to_string());
+        assert_eq!(read(xmpp_roster_last_error_condition), "conflict");
+        assert_eq!(read(xmpp_roster_last_error_text), "Replaced by new connection");
+        assert_eq!(read(xmpp_roster_last_error_type), "");
+    }
+
+    #[test]
+    fn a_requested_disconnect_leaves_the_last_error_alone() {
+        set_last_error(XMPP_ROSTER_ERR_NOT_FOUND, "earlier failure".into(), "earlier-condition".into(), String::new());
+        let (code, message) = disconnect_reason(None);
+        assert_eq!(code, XMPP_ROSTER_OK);
+        assert_eq!(message.to_str().unwrap(), "disconnected on request");
+        assert_eq!(xmpp_roster_last_error_code(), XMPP_ROSTER_ERR_NOT_FOUND);
+        assert_eq!(read(xmpp_roster_last_error), "earlier failure");
+        assert_eq!(read(xmpp_roster_last_error_condition), "earlier-condition");
+        assert_eq!(read(xmpp_roster_last_error_text), "");
+    }
+
+    #[test]
+    fn last_error_text_is_the_text_alone() {
+        let text = "Duplicated groups are not allowed by RFC6121";
+        let stanza = Error::Stanza(StanzaError { condition: "bad-request".into(), error_type: "modify".into(), text: Some(text.into()) });
+        assert_eq!(record_error(&stanza), XMPP_ROSTER_ERR_STANZA);
+        assert_eq!(read(xmpp_roster_last_error_text), text);
+        assert_eq!(read(xmpp_roster_last_error_condition), "bad-request");
+        assert_eq!(read(xmpp_roster_last_error_type), "modify");
+        assert!(read(xmpp_roster_last_error).ends_with(&format!(": {text}")));
+        // snprintf semantics
+        let mut small = [b'x' as c_char; 4];
+        // SAFETY: NULL with 0; a 4-byte buffer.
+        unsafe {
+            assert_eq!(xmpp_roster_last_error_text(std::ptr::null_mut(), 0), text.len());
+            assert_eq!(xmpp_roster_last_error_text(small.as_mut_ptr(), small.len()), text.len());
+        }
+        assert_eq!(small.map(|c| c as u8), *b"Dup\0");
+        // A stanza error without <text/>, an error with no error element, an argument error: "".
+        record_error(&Error::Stanza(StanzaError { condition: "item-not-found".into(), error_type: "cancel".into(), text: None }));
+        assert_eq!(read(xmpp_roster_last_error_text), "");
+        record_error(&Error::Timeout);
+        assert_eq!(read(xmpp_roster_last_error_text), "");
+        record_error(&Error::Auth { condition: "not-authorized".into(), text: Some("Invalid username or password".into()) });
+        assert_eq!(read(xmpp_roster_last_error_text), "Invalid username or password");
+        set_last_error(XMPP_ROSTER_ERR_NOT_FOUND, "x".into(), String::new(), String::new());
+        assert_eq!(read(xmpp_roster_last_error_text), "");
     }
 }

@@ -57,16 +57,23 @@ struct LastError {
     message: String,
     condition: String,
     error_type: String,
+    /// The server's human-readable `<text/>` of a stanza, stream or SASL error.
+    text: String,
 }
 
 thread_local! {
     static LAST_ERROR: RefCell<LastError> = RefCell::new(LastError::default());
 }
 
-/// Records this thread's last error. NULs are replaced so that C sees the whole text.
+/// Records this thread's last error (with no `<text/>`). NULs are replaced so that C sees the
+/// whole text.
 pub(crate) fn set_last_error(code: xmpp_roster_result, message: String, condition: String, error_type: String) {
+    store(code, message, condition, error_type, String::new());
+}
+
+fn store(code: xmpp_roster_result, message: String, condition: String, error_type: String, text: String) {
     let clean = |s: String| if s.contains('\0') { s.replace('\0', "\u{FFFD}") } else { s };
-    let entry = LastError { code, message: clean(message), condition: clean(condition), error_type: clean(error_type) };
+    let entry = LastError { code, message: clean(message), condition: clean(condition), error_type: clean(error_type), text: clean(text) };
     // `try_with`: during thread teardown the slot may be gone; losing the message then is fine.
     let _ = LAST_ERROR.try_with(|e| {
         if let Ok(mut slot) = e.try_borrow_mut() {
@@ -97,12 +104,12 @@ pub(crate) fn code_of(e: &Error) -> xmpp_roster_result {
 /// Records a core error as this thread's last error and returns its code.
 pub(crate) fn record_error(e: &Error) -> xmpp_roster_result {
     let code = code_of(e);
-    let (condition, error_type) = match e {
-        Error::Auth { condition, .. } | Error::Stream { condition, .. } => (condition.clone(), String::new()),
-        Error::Stanza(s) => (s.condition.clone(), s.error_type.clone()),
-        _ => (String::new(), String::new()),
+    let (condition, error_type, text) = match e {
+        Error::Auth { condition, text } | Error::Stream { condition, text, .. } => (condition.clone(), String::new(), text.clone()),
+        Error::Stanza(s) => (s.condition.clone(), s.error_type.clone(), s.text.clone()),
+        _ => (String::new(), String::new(), None),
     };
-    set_last_error(code, e.to_string(), condition, error_type);
+    store(code, e.to_string(), condition, error_type, text.unwrap_or_default());
     code
 }
 
@@ -172,6 +179,21 @@ pub unsafe extern "C" fn xmpp_roster_last_error_condition(buf: *mut c_char, len:
 pub unsafe extern "C" fn xmpp_roster_last_error_type(buf: *mut c_char, len: usize) -> usize {
     ffi_value!(0;
         let text = with_last(|e| e.error_type.clone(), String::new());
+        // SAFETY: as above.
+        unsafe { copy_out(text.as_bytes(), buf, len) }
+    )
+}
+
+/// The human-readable `<text/>` of the error behind this thread's last failure, alone (the
+/// message of `xmpp_roster_last_error` ends with it), snprintf semantics as
+/// `xmpp_roster_last_error`: the server's text for `XMPP_ROSTER_ERR_STANZA`, `_AUTH` and a
+/// `_STREAM` error the server sent (e.g. "Replaced by new connection" with `conflict`); for a
+/// stream error this library raised itself (malformed XML, oversized stanza, ...) its own
+/// description of the violation. "" when there is none.
+#[no_mangle]
+pub unsafe extern "C" fn xmpp_roster_last_error_text(buf: *mut c_char, len: usize) -> usize {
+    ffi_value!(0;
+        let text = with_last(|e| e.text.clone(), String::new());
         // SAFETY: as above.
         unsafe { copy_out(text.as_bytes(), buf, len) }
     )
