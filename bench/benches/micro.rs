@@ -47,8 +47,9 @@ fn items_of(bytes: &[u8]) -> Vec<RosterItem> {
         .collect()
 }
 
-fn config(c: &mut Criterion) -> Criterion {
-    let _ = c;
+/// Short, bounded measurements (the machine is shared); command-line options still apply
+/// (`criterion_group!` calls `configure_from_args` after this).
+fn config() -> Criterion {
     let quick = std::env::var_os("BENCH_QUICK").is_some();
     Criterion::default()
         .sample_size(10)
@@ -57,7 +58,6 @@ fn config(c: &mut Criterion) -> Criterion {
 }
 
 fn micro(c: &mut Criterion) {
-    let mut c = config(c);
     for &n in SIZES {
         let stream = stream_bytes(n);
         let stanza = result_stanza(&roster(n), "r1", "bench@localhost/bench").into_bytes();
@@ -92,5 +92,9 @@ fn micro(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, micro);
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = micro
+}
 criterion_main!(benches);

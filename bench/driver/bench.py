@@ -314,6 +314,7 @@ set terminal pngcairo size 1400,560 font 'DejaVu Sans,10'
 set output '{png}'
 set multiplot layout 1,2 title '{title}'
 set logscale xy
+{f"set xrange [{min(sizes) / 2}:{max(sizes) * 2}]" if len(sizes) == 1 else ""}
 set grid
 set key top left font ',9'
 set xlabel 'roster items'
