@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="$(mktemp -d "${TMPDIR:-/tmp}/xr-test-bench.XXXXXX")"
 trap 'rm -rf "$out"' EXIT
+# The generator's own test: the generated result decodes to the generated items.
+(cd bench && cargo test --locked --lib)
 bash bench/run.sh --quick --out "$out"
 /usr/bin/python3 - "$out" <<'PY'
 import json, os, sys
