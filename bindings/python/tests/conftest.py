@@ -1,9 +1,15 @@
-"""A real Prosody for the tests, on loopback only.
+"""A real XMPP server for the tests, on loopback only: Prosody 0.12 or ejabberd 23.01.
 
-Run under the project's harness (``xmpp-test-server -- pytest ...``) the server it started is used
-(``XMPP_TEST_*`` variables). Otherwise one Prosody is started for the whole session in a temporary
-directory, on free 127.0.0.1 ports, with a self-signed certificate for DNS:localhost, following
-/work/shared/XMPP-SERVERS.md; it is always stopped at the end, also when tests fail.
+Run under the project's harness (``xmpp-test-server [--server prosody|ejabberd] -- pytest ...``)
+the server it started is used (``XMPP_TEST_*`` variables; ``XMPP_TEST_SERVER_KIND`` says which,
+``XMPP_TEST_REGISTER_CMD`` registers accounts on either). Otherwise one Prosody is started for the
+whole session in a temporary directory, on free 127.0.0.1 ports, with a self-signed certificate
+for DNS:localhost, following /work/shared/XMPP-SERVERS.md; it is always stopped at the end, also
+when tests fail. scripts/test-python.sh runs the suite both ways: its own Prosody, then ejabberd
+through xmpp-test-server.
+
+Where the two servers legitimately differ, a test asks ``server.kind`` (``"prosody"`` or
+``"ejabberd"``), checks each server's own behaviour and says how they differ.
 
 Each test registers its own fresh users (``make_user``), so tests never see each other's rosters.
 """
@@ -11,13 +17,14 @@ Each test registers its own fresh users (``make_user``), so tests never see each
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional
 
@@ -53,18 +60,28 @@ VirtualHost "localhost"
 """
 
 
+PROSODY = "prosody"
+EJABBERD = "ejabberd"
+
+
 @dataclass
 class Server:
     host: str
     port: int  # STARTTLS-capable c2s
     tls_port: int  # direct TLS
     ca_file: str
-    prosody_config: str
     log_file: Optional[str]
+    kind: str = PROSODY  # PROSODY or EJABBERD
+    # How to register an account: a command line to append NAME DOMAIN PASSWORD to.
+    register_cmd: List[str] = field(default_factory=list)
+
+    @property
+    def is_ejabberd(self) -> bool:
+        return self.kind == EJABBERD
 
     def register(self, name: str, password: str) -> None:
         subprocess.run(
-            ["prosodyctl", "--config", self.prosody_config, "register", name, DOMAIN, password],
+            self.register_cmd + [name, DOMAIN, password],
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -73,7 +90,7 @@ class Server:
 
     def log_tail(self, lines: int = 40) -> str:
         if not self.log_file or not os.path.exists(self.log_file):
-            return "(no server log)"
+            return f"(no {self.kind} log)"
         with open(self.log_file, errors="replace") as f:
             return "".join(f.readlines()[-lines:])
 
@@ -120,18 +137,27 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if os.environ.get("XMPP_TEST_PROSODY_CONFIG") and os.environ.get("XMPP_TEST_PORT"):
+    env = os.environ
+    if env.get("XMPP_TEST_PORT") and (env.get("XMPP_TEST_REGISTER_CMD") or env.get("XMPP_TEST_PROSODY_CONFIG")):
         # Started by the project's harness, which also stops it.
-        host = os.environ.get("XMPP_TEST_HOST", LOOPBACK)
+        host = env.get("XMPP_TEST_HOST", LOOPBACK)
         assert host in (LOOPBACK, "localhost"), f"refusing a non-loopback test server {host!r}"
-        run_dir = os.environ.get("XMPP_TEST_SERVER_DIR")
+        kind = env.get("XMPP_TEST_SERVER_KIND", PROSODY)
+        assert kind in (PROSODY, EJABBERD), f"unknown XMPP_TEST_SERVER_KIND {kind!r}"
+        run_dir = env.get("XMPP_TEST_SERVER_DIR")
+        log = {PROSODY: "prosody.log", EJABBERD: os.path.join("logs", "ejabberd.log")}[kind]
+        if env.get("XMPP_TEST_REGISTER_CMD"):
+            register_cmd = shlex.split(env["XMPP_TEST_REGISTER_CMD"])
+        else:  # an older harness: Prosody only
+            register_cmd = ["prosodyctl", "--config", env["XMPP_TEST_PROSODY_CONFIG"], "register"]
         yield Server(
             host=LOOPBACK,
-            port=int(os.environ["XMPP_TEST_PORT"]),
-            tls_port=int(os.environ["XMPP_TEST_TLS_PORT"]),
-            ca_file=os.environ["XMPP_TEST_CA_FILE"],
-            prosody_config=os.environ["XMPP_TEST_PROSODY_CONFIG"],
-            log_file=os.path.join(run_dir, "prosody.log") if run_dir else None,
+            port=int(env["XMPP_TEST_PORT"]),
+            tls_port=int(env["XMPP_TEST_TLS_PORT"]),
+            ca_file=env["XMPP_TEST_CA_FILE"],
+            log_file=os.path.join(run_dir, log) if run_dir else None,
+            kind=kind,
+            register_cmd=register_cmd,
         )
         return
 
@@ -173,8 +199,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             port=c2s_port,
             tls_port=tls_port,
             ca_file=str(run / "localhost.crt"),
-            prosody_config=str(config),
             log_file=str(log),
+            kind=PROSODY,
+            register_cmd=["prosodyctl", "--config", str(config), "register"],
         )
     finally:
         _stop(proc)
@@ -238,4 +265,10 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
     if report.failed and call.when == "call":
         srv = item.funcargs.get("server") if hasattr(item, "funcargs") else None
         if isinstance(srv, Server):
-            report.sections.append(("prosody log (tail)", srv.log_tail()))
+            report.sections.append((f"{srv.kind} log (tail)", srv.log_tail()))
+
+
+def pytest_report_header(config):  # type: ignore[no-untyped-def]
+    if os.environ.get("XMPP_TEST_PORT"):
+        return f"xmpp test server: {os.environ.get('XMPP_TEST_SERVER_KIND', PROSODY)} (from xmpp-test-server)"
+    return "xmpp test server: prosody (started by conftest)"

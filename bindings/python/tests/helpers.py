@@ -193,6 +193,16 @@ class FakeConnection:
     def send(self, xml: str) -> None:
         self.sock.sendall(xml.encode())
 
+    def answer_iq(self, marker: bytes, reply: str) -> None:
+        """Reads up to ``marker`` (inside an IQ) and the end of that IQ, then sends ``reply``
+        with ``{id}`` replaced by the IQ's id."""
+        got = self.read_until(marker)
+        if not got.endswith(b"</iq>"):
+            got += self.read_until(b"</iq>")
+        ids = re.findall(rb"<iq\b[^>]*\bid=['\"]([^'\"]+)['\"]", got)
+        assert ids, got
+        self.send(reply.replace("{id}", ids[-1].decode()))
+
     def open_stream(self, features: str) -> None:
         self.read_until(b"<stream:stream")
         self.read_until(b">")

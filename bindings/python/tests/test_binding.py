@@ -26,6 +26,7 @@ C_TO_CTYPES = {
     # Strings in are c_char_p; strings out and caller buffers are c_void_p (read by hand).
     "char *": (ctypes.c_char_p, ctypes.c_void_p),
     "char * *": (ctypes.POINTER(ctypes.c_char_p),),
+    "uint8_t *": (ctypes.c_void_p,),  # bytes in (snapshot import): ctypes passes bytes as is
     "uint8_t * *": (ctypes.POINTER(ctypes.c_void_p),),
     "bool *": (ctypes.POINTER(ctypes.c_bool),),
     "size_t *": (ctypes.POINTER(ctypes.c_size_t),),

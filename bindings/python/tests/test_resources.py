@@ -31,7 +31,7 @@ def _cycle(config: xmpp_roster.Config, bob_jid: str, sink: List[object]) -> None
     sink.clear()
 
 
-def test_thousand_connect_close_cycles(make_user, config_for, capsys) -> None:
+def test_thousand_connect_close_cycles(server, make_user, config_for, capsys) -> None:
     alice, bob = make_user("alice"), make_user("bob")
     with xmpp_roster.Client(config_for(alice)) as setup:
         setup.fetch_roster()
@@ -41,14 +41,18 @@ def test_thousand_connect_close_cycles(make_user, config_for, capsys) -> None:
     config = config_for(alice, tls="plaintext", sasl_mechanisms=["PLAIN"], ca_file=None)
     sink: List[object] = []
 
-    for _ in range(100):  # warm up allocator arenas, ctypes caches, OpenSSL tables
+    for _ in range(50 if server.is_ejabberd else 100):  # warm up allocator arenas, ctypes caches, OpenSSL tables
         _cycle(config, bob.jid, sink)
     gc.collect()
     fds_before, rss_before = _open_fds(), _rss_kib()
     registry_before = len(xmpp_roster._client._registry)
 
+    # ejabberd answers the client's closing </stream:stream> only after ~100 ms (measured with a
+    # raw socket; Prosody at once), and close() waits for it: 1000 cycles would take ~100 s
+    # there, so ejabberd gets 200 (with the same bound on RSS growth, ~5 KiB per cycle).
+    cycles = 200 if server.is_ejabberd else 1000
     started = time.monotonic()
-    for _ in range(1000):
+    for _ in range(cycles):
         _cycle(config, bob.jid, sink)
     elapsed = time.monotonic() - started
     gc.collect()
@@ -56,12 +60,14 @@ def test_thousand_connect_close_cycles(make_user, config_for, capsys) -> None:
 
     with capsys.disabled():
         print(
-            f"\n1000 connect/fetch/close cycles in {elapsed:.1f} s; "
+            f"\n{cycles} connect/fetch/close cycles ({server.kind}) in {elapsed:.1f} s; "
             f"fds {fds_before} -> {fds_after}; VmRSS {rss_before} KiB -> {rss_after} KiB "
             f"({rss_after - rss_before:+d} KiB)"
         )
     assert fds_after == fds_before
     assert len(xmpp_roster._client._registry) == registry_before
     # Measured here: a leaked connected client costs ~57 KiB and 3 fds, a leaked idle one ~1 KiB
-    # and 2 fds; growth stays at 0 KiB over 1000 clean cycles. Allow ~1 KiB per cycle.
+    # and 2 fds; growth stays at 0 KiB over 1000 clean cycles. Allow 1 MiB in all (~1 KiB per cycle
+    # on Prosody, ~5 on ejabberd): a leaked connected client per cycle would exceed it many times,
+    # and the fd check catches leaked idle ones.
     assert rss_after - rss_before < 1024, (rss_before, rss_after)

@@ -43,6 +43,7 @@ from ._types import (
     PresenceEvent,
     RosterEvent,
     RosterItem,
+    SavedRoster,
     Show,
     SubscriptionEvent,
 )
@@ -310,8 +311,14 @@ def _disconnect_event(reason: int, message: Optional[int]) -> DisconnectEvent:
     text = _ffi.string_at(message) or ""
     if reason == _ffi.OK:
         return DisconnectEvent(None, text)
-    cls = _BY_CODE.get(reason, XmppRosterError)
-    return DisconnectEvent(cls(text or f"disconnected (result code {reason})", code=reason), text)
+    # The library recorded the error that ended the connection as this thread's last error just
+    # before calling us (we run on the thread inside the blocking call): it carries the condition
+    # and the <text/>, which the callback's own arguments do not.
+    if _lib.xmpp_roster_last_error_code() == reason:
+        error = error_from_code(reason)
+    else:  # pragma: no cover - an older library that does not set it
+        error = _BY_CODE.get(reason, XmppRosterError)(text or f"disconnected (result code {reason})", code=reason)
+    return DisconnectEvent(error, text, error.condition, error.text)
 
 
 def _on_disconnect(userdata: Optional[int], reason: int, message: Optional[int]) -> None:
@@ -596,6 +603,49 @@ class Client:
         self._call(_lib.xmpp_roster_client_snapshot, byref(snap))
         try:
             return _ffi.string_at(_lib.xmpp_roster_snapshot_version(snap))
+        finally:
+            _lib.xmpp_roster_snapshot_free(snap)
+
+    def export_roster(self) -> SavedRoster:
+        """The local roster and its version, to save (e.g. to a file) and give to
+        :meth:`load_roster` in a later session. Sends nothing; works connected or not.
+
+        ``data`` is bytes in the library's export format; keep ``version`` with it."""
+        snap = _ffi.SnapshotPtr()
+        self._call(_lib.xmpp_roster_client_snapshot, byref(snap))
+        try:
+            data = c_void_p()
+            size = c_size_t()
+            check(_lib.xmpp_roster_snapshot_export(snap, byref(data), byref(size)))
+            raw = ctypes.string_at(data.value, size.value) if size.value and data.value else b""
+            return SavedRoster(raw, _ffi.string_at(_lib.xmpp_roster_snapshot_version(snap)))
+        finally:
+            _lib.xmpp_roster_snapshot_free(snap)
+
+    def load_roster(self, data: Union[bytes, bytearray, memoryview], version: Optional[str]) -> None:
+        """Replaces the local roster with one saved by :meth:`export_roster` (in this process or
+        an earlier one). Sends nothing; allowed before :meth:`connect` and between calls.
+
+        The next :meth:`fetch_roster` then sends ``version``, and a server with roster
+        versioning answers "unchanged" (:attr:`last_fetch_unchanged` is True, nothing is
+        downloaded) if the roster did not change since; otherwise it sends the whole roster,
+        which replaces the loaded one. Use the version saved with the data: a version that does
+        not belong to these items makes the client trust the wrong roster.
+
+        Raises:
+            InvalidArgumentError: ``data`` is not in the export format (the message says where),
+                or holds a JID that is not bare or appears twice.
+            TypeError: ``data`` is not bytes-like or ``version`` not a str or None.
+        """
+        if isinstance(data, str) or not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes (from export_roster()), not {type(data).__name__}")
+        if version is not None and not isinstance(version, str):
+            raise TypeError(f"version must be str or None, not {type(version).__name__}")
+        raw = bytes(data)  # ctypes passes a pointer into it; the library copies what it keeps
+        snap = _ffi.SnapshotPtr()
+        check(_lib.xmpp_roster_snapshot_import(raw or None, len(raw), _opt_cstr(version, "version"), byref(snap)))
+        try:
+            self._call(_lib.xmpp_roster_client_load_snapshot, snap)
         finally:
             _lib.xmpp_roster_snapshot_free(snap)
 

@@ -18,7 +18,9 @@ class XmppRosterError(Exception):
             :class:`StanzaError`), else ``None``.
         error_type: the stanza error type (``cancel``, ``modify``, ``auth``, ``wait``,
             ``continue``) for :class:`StanzaError`, else ``None``.
-        message: the library's message (``xmpp_roster_last_error``).
+        text: the human-readable ``<text/>`` of the stanza, stream or SASL error
+            (``xmpp_roster_last_error_text``), ``None`` when there was none.
+        message: the library's message (``xmpp_roster_last_error``; it ends with the text).
     """
 
     code: int = 0
@@ -30,6 +32,7 @@ class XmppRosterError(Exception):
         code: Optional[int] = None,
         condition: Optional[str] = None,
         error_type: Optional[str] = None,
+        text: Optional[str] = None,
     ) -> None:
         # A single positional argument keeps OSError-derived subclasses from reading it as errno.
         super().__init__(message)
@@ -38,6 +41,7 @@ class XmppRosterError(Exception):
         self.message = message
         self.condition = condition
         self.error_type = error_type
+        self.text = text
 
     def __str__(self) -> str:
         return self.message
@@ -75,14 +79,15 @@ class TlsError(XmppRosterError):
 
 
 class AuthError(XmppRosterError):
-    """SASL authentication failed (``condition`` is the SASL condition, e.g. ``not-authorized``)
-    or no acceptable mechanism was offered."""
+    """SASL authentication failed (``condition`` is the SASL condition, e.g. ``not-authorized``;
+    ``text`` the server's explanation, if any) or no acceptable mechanism was offered."""
 
     code = _ffi.ERR_AUTH
 
 
 class StreamError(XmppRosterError):
-    """The XML stream was closed with a stream error (``condition``, e.g. ``host-unknown``)."""
+    """The XML stream was closed with a stream error (``condition``, e.g. ``host-unknown``;
+    ``text``, e.g. ``"Replaced by new connection"`` with ``conflict``)."""
 
     code = _ffi.ERR_STREAM
 
@@ -95,18 +100,6 @@ class StanzaError(XmppRosterError):
     """
 
     code = _ffi.ERR_STANZA
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: Optional[int] = None,
-        condition: Optional[str] = None,
-        error_type: Optional[str] = None,
-        text: Optional[str] = None,
-    ) -> None:
-        super().__init__(message, code=code, condition=condition, error_type=error_type)
-        self.text = text
 
 
 class TimeoutError(XmppRosterError, builtins.TimeoutError):
@@ -189,14 +182,6 @@ _BY_CODE: Dict[int, Type[XmppRosterError]] = {
 _lib = _ffi.lib
 
 
-def _stanza_text(message: str, condition: str, error_type: str) -> Optional[str]:
-    # The C API has no accessor for the stanza error's <text/>; the library's message ends with
-    # "<condition> (<type>): <text>" when there is one.
-    marker = f"{condition} ({error_type}): "
-    at = message.find(marker)
-    return message[at + len(marker) :] if at >= 0 and condition else None
-
-
 def error_from_code(code: int) -> XmppRosterError:
     """The exception for result ``code``, filled from this thread's last error."""
     cls = _BY_CODE.get(code, XmppRosterError)
@@ -209,10 +194,8 @@ def error_from_code(code: int) -> XmppRosterError:
         return cls(message, code=code)
     condition = _ffi.read_sized(_lib.xmpp_roster_last_error_condition) or None
     error_type = _ffi.read_sized(_lib.xmpp_roster_last_error_type) or None
-    if cls is StanzaError:
-        text = _stanza_text(message, condition or "", error_type or "")
-        return StanzaError(message, code=code, condition=condition, error_type=error_type, text=text)
-    return cls(message, code=code, condition=condition, error_type=error_type)
+    text = _ffi.read_sized(_lib.xmpp_roster_last_error_text) or None
+    return cls(message, code=code, condition=condition, error_type=error_type, text=text)
 
 
 def check(code: int) -> None:

@@ -102,6 +102,7 @@ _PROTOTYPES = {
     "xmpp_roster_last_error": (c_size_t, [c_void_p, c_size_t]),
     "xmpp_roster_last_error_condition": (c_size_t, [c_void_p, c_size_t]),
     "xmpp_roster_last_error_type": (c_size_t, [c_void_p, c_size_t]),
+    "xmpp_roster_last_error_text": (c_size_t, [c_void_p, c_size_t]),
     "xmpp_roster_last_error_code": (result_t, []),
     "xmpp_roster_version": (c_void_p, []),
     # config
@@ -148,6 +149,8 @@ _PROTOTYPES = {
     "xmpp_roster_snapshot_find": (ItemPtr, [SnapshotPtr, c_char_p]),
     "xmpp_roster_snapshot_version": (c_void_p, [SnapshotPtr]),
     "xmpp_roster_snapshot_export": (result_t, [SnapshotPtr, POINTER(c_void_p), POINTER(c_size_t)]),
+    "xmpp_roster_snapshot_import": (result_t, [c_void_p, c_size_t, c_char_p, POINTER(SnapshotPtr)]),
+    "xmpp_roster_client_load_snapshot": (result_t, [ClientPtr, SnapshotPtr]),
     "xmpp_roster_item_jid": (c_void_p, [ItemPtr]),
     "xmpp_roster_item_name": (c_void_p, [ItemPtr]),
     "xmpp_roster_item_subscription": (c_uint32, [ItemPtr]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 from ._errors import XmppRosterError
 
@@ -141,7 +141,25 @@ class DisconnectEvent:
     """The connection ended."""
 
     error: Optional[XmppRosterError]
-    """Why, as the exception a call would have raised; ``None`` when ``disconnect()`` or
-    ``close()`` asked for it."""
+    """Why, as the exception a call would have raised (with its ``condition`` and ``text``);
+    ``None`` when ``disconnect()`` or ``close()`` asked for it."""
     message: str
     """The library's description of the reason (empty when requested)."""
+    condition: Optional[str] = None
+    """The stream error condition (e.g. ``conflict``, ``system-shutdown``) or SASL condition,
+    ``None`` if the connection ended without one (requested, socket closed, ...)."""
+    text: Optional[str] = None
+    """The server's ``<text/>`` with that error (e.g. ``"Replaced by new connection"``), or
+    ``None``."""
+
+
+class SavedRoster(NamedTuple):
+    """A roster as :meth:`Client.export_roster` saves it, for :meth:`Client.load_roster` in a
+    later session: ``client.load_roster(*saved)`` or ``client.load_roster(saved.data,
+    saved.version)``."""
+
+    data: bytes
+    """The items in the library's export format (NUL-separated UTF-8 fields: see
+    docs/C-API.md, ``xmpp_roster_snapshot_export``). Store it as it is; it is checked when loaded."""
+    version: Optional[str]
+    """The roster version (RFC 6121 §2.6) the items are at, ``None`` if the server gave none."""
