@@ -188,10 +188,10 @@ fn check_items(iq: &RosterIq) {
     for item in &iq.items {
         match item {
             WireItem::Item(i) => {
-                assert!(matches!(normalize_bare(&i.jid), Some(Cow::Borrowed(_))), "item JID {:?} is not normalised", i.jid);
+                assert_eq!(normalize_bare(&i.jid).as_deref(), Some(i.jid.as_str()), "item JID {:?} is not normalised", i.jid);
                 assert!(i.groups.windows(2).all(|w| w[0] < w[1]), "groups not sorted and unique: {:?}", i.groups);
             }
-            WireItem::Remove(j) => assert!(matches!(normalize_bare(j), Some(Cow::Borrowed(_))), "removed JID {j:?} is not normalised"),
+            WireItem::Remove(j) => assert_eq!(normalize_bare(j).as_deref(), Some(j.as_str()), "removed JID {j:?} is not normalised"),
             WireItem::Invalid(_) => {}
         }
     }
@@ -378,7 +378,9 @@ pub fn jid(data: &[u8]) {
     assert_eq!(fast.as_deref(), slow.as_deref(), "normalize_bare and Jid::parse disagree on {s:?}");
     if let Some(n) = fast {
         if !(tolerated("F5") && lowercase_grows(s)) {
-            assert!(matches!(normalize_bare(&n), Some(Cow::Borrowed(_))), "normalize_bare is not stable on {s:?}");
+            // Value equality: an upper-case letter without a lower case (U+2128) comes back
+            // owned but unchanged, which is fine.
+            assert_eq!(normalize_bare(&n).as_deref(), Some(n.as_ref()), "normalize_bare is not stable on {s:?}");
         }
     }
 }
