@@ -99,6 +99,8 @@ pub struct Client {
     push_seen: bool,
     /// True while `disconnect` waits for the server's end of stream.
     closing: bool,
+    /// Answers to server requests not written yet (see `queue_reply`).
+    replies: String,
 }
 
 fn random_id() -> String {
@@ -185,6 +187,7 @@ impl Client {
             awaiting_push: None,
             push_seen: false,
             closing: false,
+            replies: String::new(),
         })
     }
 
@@ -467,9 +470,28 @@ impl Client {
     // ----------------------------------------------------------------------------------------
     // Reading and writing
 
+    /// Writes `data` now, after any queued replies (order is kept).
     fn send_raw(&mut self, data: &str, deadline: Instant) -> Result<()> {
+        self.replies.push_str(data);
+        self.flush(deadline)
+    }
+
+    /// Queues an answer to a server request (a push acknowledgement, a ping reply). Queued
+    /// answers go out in one write before the client next waits for the network, sends anything
+    /// else, or returns from a call: a burst of pushes costs one write, not one per push.
+    fn queue_reply(&mut self, data: &str) {
+        self.replies.push_str(data);
+    }
+
+    /// Writes the queued replies.
+    fn flush(&mut self, deadline: Instant) -> Result<()> {
+        if self.replies.is_empty() {
+            return Ok(());
+        }
         let session = self.session.as_mut().ok_or(Error::NotConnected)?;
-        match session.conn.write_all(data.as_bytes(), deadline, &self.waker) {
+        let result = session.conn.write_all(self.replies.as_bytes(), deadline, &self.waker);
+        self.replies.clear();
+        match result {
             Ok(()) => Ok(()),
             Err(e) => Err(self.lose_connection(e)),
         }
@@ -513,6 +535,8 @@ impl Client {
                 Ok(Some(incoming)) => return Ok(Some(incoming)),
                 Ok(None) => {}
             }
+            // Nothing complete is buffered: answer what was handled before waiting for more.
+            self.flush(deadline)?;
             let session = self.session.as_mut().ok_or(Error::NotConnected)?;
             match session.conn.read_into(&mut session.framer, deadline, &self.waker) {
                 Ok(0) => {
@@ -557,6 +581,7 @@ impl Client {
 
     /// Drops the connection after `err` and reports it. Returns `err` for the caller to return.
     fn lose_connection(&mut self, err: Error) -> Error {
+        self.replies.clear();
         if let Some(mut s) = self.session.take() {
             s.conn.shutdown();
             self.roster_interested = false;
@@ -578,13 +603,15 @@ impl Client {
 
     fn check_abort(&mut self) -> Result<()> {
         if std::mem::take(&mut self.abort_requested) {
+            // The call ends here: what was handled gets its answers now.
+            self.flush(self.deadline())?;
             return Err(Error::CallbackAborted);
         }
         Ok(())
     }
 
     /// True if a stanza with `from` may answer a request sent to `expect`.
-    fn from_ok(&self, from: Option<&str>, expect: ExpectFrom) -> bool {
+    fn sender_ok(&self, from: Option<&str>, expect: ExpectFrom) -> bool {
         let Some(from) = from else { return true };
         let Ok(j) = Jid::parse(from) else { return false };
         if j.is_bare() && j.as_str() == self.config.jid.bare_str() {
@@ -598,19 +625,20 @@ impl Client {
         loop {
             let incoming = self.read_incoming(deadline)?;
             let is_response = match &incoming {
-                Incoming::Roster(iq) => iq.iq_type == "result" && iq.id == id && self.from_ok(iq.from.as_deref(), expect),
+                Incoming::Roster(iq) => iq.iq_type == "result" && iq.id == id && self.sender_ok(iq.from.as_deref(), expect),
                 Incoming::Element(el) => {
                     el.is("iq", ns::CLIENT)
                         && matches!(el.attr("type"), Some("result") | Some("error"))
                         && el.attr("id") == Some(id)
-                        && self.from_ok(el.attr("from"), expect)
+                        && self.sender_ok(el.attr("from"), expect)
                 }
                 _ => false,
             };
             if is_response {
+                self.flush(deadline)?;
                 return Ok(incoming);
             }
-            self.handle(incoming, deadline)?;
+            self.handle(incoming)?;
             self.check_abort()?;
         }
     }
@@ -626,16 +654,16 @@ impl Client {
     // ----------------------------------------------------------------------------------------
     // Handling what the server sends on its own
 
-    fn handle(&mut self, incoming: Incoming, deadline: Instant) -> Result<()> {
+    fn handle(&mut self, incoming: Incoming) -> Result<()> {
         match incoming {
-            Incoming::Roster(iq) if iq.iq_type == "set" => self.handle_push(iq, deadline),
-            Incoming::Roster(_) => Ok(()), // a result nobody waits for (late, or timed out)
-            Incoming::Element(el) if el.is("iq", ns::CLIENT) => self.handle_iq(&el, deadline),
+            Incoming::Roster(iq) if iq.iq_type == "set" => self.handle_push(iq),
+            Incoming::Element(el) if el.is("iq", ns::CLIENT) => self.handle_iq(&el),
             Incoming::Element(el) if el.is("presence", ns::CLIENT) => self.handle_presence(&el),
-            Incoming::Element(_) => Ok(()), // messages and unknown top-level elements
-            Incoming::Header(_) => Err(self.fail_stream(Error::local_stream("not-well-formed", "a second stream header"))),
-            Incoming::End => Ok(()),
+            Incoming::Header(_) => return Err(self.fail_stream(Error::local_stream("not-well-formed", "a second stream header"))),
+            // Results nobody waits for (late, or timed out), messages, unknown top-level elements.
+            Incoming::Roster(_) | Incoming::Element(_) | Incoming::End => {}
         }
+        Ok(())
     }
 
     /// `<iq type='TYPE' id='ID' to='TO'` (no closing `>`): the start of a reply to a request.
@@ -651,32 +679,34 @@ impl Client {
         s
     }
 
-    fn send_iq_error(&mut self, id: &str, to: Option<&str>, error_type: &str, condition: &str, deadline: Instant) -> Result<()> {
+    fn reply_error(&mut self, id: &str, to: Option<&str>, error_type: &str, condition: &str) {
         let mut s = Self::reply_head("error", id, to);
         s.push_str(&format!("><error type='{error_type}'><{condition} xmlns='{}'/></error></iq>", ns::STANZAS));
-        self.send_raw(&s, deadline)
+        self.queue_reply(&s);
     }
 
-    fn send_iq_result(&mut self, id: &str, to: Option<&str>, deadline: Instant) -> Result<()> {
+    fn reply_result(&mut self, id: &str, to: Option<&str>) {
         let mut s = Self::reply_head("result", id, to);
         s.push_str("/>");
-        self.send_raw(&s, deadline)
+        self.queue_reply(&s);
     }
 
     /// A roster push (RFC 6121 §2.1.6): only from our own account, exactly one item.
-    fn handle_push(&mut self, iq: RosterIq, deadline: Instant) -> Result<()> {
+    fn handle_push(&mut self, iq: RosterIq) {
         let from = iq.from.as_deref();
-        if !self.from_ok(from, ExpectFrom::Account) {
+        if !self.sender_ok(from, ExpectFrom::Account) {
             // Someone else trying to edit our roster (CVE-2015-8688, CVE-2016-9928): refuse.
-            return self.send_iq_error(&iq.id, from, "cancel", "service-unavailable", deadline);
+            self.reply_error(&iq.id, from, "cancel", "service-unavailable");
+            return;
         }
         let mut items = iq.items;
         let single = if items.len() == 1 { items.pop() } else { None };
         let Some(item) = single.filter(|i| !matches!(i, WireItem::Invalid(_))) else {
             // RFC 6121 §2.1.6: a push carries exactly one usable item.
-            return self.send_iq_error(&iq.id, from, "modify", "bad-request", deadline);
+            self.reply_error(&iq.id, from, "modify", "bad-request");
+            return;
         };
-        self.send_iq_result(&iq.id, from, deadline)?;
+        self.reply_result(&iq.id, from);
         let pushed_jid = match &item {
             WireItem::Item(i) => i.jid.clone(),
             WireItem::Remove(j) => j.clone(),
@@ -699,28 +729,27 @@ impl Client {
             }
             WireItem::Invalid(_) => {}
         }
-        Ok(())
     }
 
-    fn handle_iq(&mut self, el: &Element, deadline: Instant) -> Result<()> {
+    fn handle_iq(&mut self, el: &Element) {
         let id = el.attr("id").unwrap_or_default().to_string();
         let from = el.attr("from").map(str::to_string);
         match el.attr("type") {
-            Some("get") if el.child("ping", ns::PING).is_some() => self.send_iq_result(&id, from.as_deref(), deadline),
+            Some("get") if el.child("ping", ns::PING).is_some() => self.reply_result(&id, from.as_deref()),
             Some("get") | Some("set") => {
                 // RFC 6120 §8.2.3: every get/set gets an answer; we offer nothing else.
                 let condition = if el.child("query", ns::ROSTER).is_some() { "bad-request" } else { "service-unavailable" };
-                self.send_iq_error(&id, from.as_deref(), "cancel", condition, deadline)
+                self.reply_error(&id, from.as_deref(), "cancel", condition)
             }
-            _ => Ok(()),
+            _ => {}
         }
     }
 
-    fn handle_presence(&mut self, el: &Element) -> Result<()> {
-        let Some(from) = el.attr("from").and_then(|f| Jid::parse(f).ok()) else { return Ok(()) };
+    fn handle_presence(&mut self, el: &Element) {
+        let Some(from) = el.attr("from").and_then(|f| Jid::parse(f).ok()) else { return };
         if self.bound_jid.as_ref() == Some(&from) {
             // The server's echo of our own presence: nothing the caller does not know.
-            return Ok(());
+            return;
         }
         let status = el.child("status", ns::CLIENT).map(|s| s.text.clone());
         let kind = match el.attr("type") {
@@ -730,16 +759,16 @@ impl Client {
             Some("subscribed") => Some(SubscriptionKind::Subscribed),
             Some("unsubscribe") => Some(SubscriptionKind::Unsubscribe),
             Some("unsubscribed") => Some(SubscriptionKind::Unsubscribed),
-            Some(_) => return Ok(()), // error, probe: nothing for the roster
+            Some(_) => return, // error, probe: nothing for the roster
         };
         if let Some(kind) = kind {
             let bare = from.bare_str().to_string();
             if kind == SubscriptionKind::Subscribe && self.config.auto_approve {
-                let deadline = self.deadline();
-                self.send_subscription(&bare, "subscribed", deadline)?;
+                let approval = Self::subscription_stanza(&bare, "subscribed");
+                self.queue_reply(&approval);
             }
             self.emit(Event::Subscription { kind, from: bare, status });
-            return Ok(());
+            return;
         }
         let available = el.attr("type").is_none();
         let info = PresenceInfo {
@@ -757,7 +786,6 @@ impl Client {
             self.presences.remove(from.bare_str());
         }
         self.emit(Event::Presence(info));
-        Ok(())
     }
 
     // ----------------------------------------------------------------------------------------
@@ -770,12 +798,13 @@ impl Client {
         let mut deadline = Instant::now() + timeout;
         let mut handled = 0;
         while let Some(incoming) = self.try_read_incoming(deadline)? {
-            self.handle(incoming, self.deadline())?;
+            self.handle(incoming)?;
             handled += 1;
             self.check_abort()?;
             // Once something arrived, only drain what is already here.
             deadline = Instant::now();
         }
+        self.flush(self.deadline())?;
         Ok(handled)
     }
 
@@ -881,7 +910,8 @@ impl Client {
         self.push_seen = false;
         let result = self.roster_set_inner(&id, &iq, expected, deadline);
         self.awaiting_push = None;
-        result
+        result?;
+        self.flush(deadline)
     }
 
     fn roster_set_inner(&mut self, id: &str, iq: &str, expected: WireItem, deadline: Instant) -> Result<()> {
@@ -896,7 +926,7 @@ impl Client {
         while self.roster_interested && !self.push_seen {
             match self.try_read_incoming(deadline)? {
                 Some(incoming) => {
-                    self.handle(incoming, deadline)?;
+                    self.handle(incoming)?;
                     self.check_abort()?;
                 }
                 None => break,
@@ -923,11 +953,11 @@ impl Client {
         Ok(())
     }
 
-    fn send_subscription(&mut self, bare: &str, kind: &str, deadline: Instant) -> Result<()> {
+    fn subscription_stanza(bare: &str, kind: &str) -> String {
         let mut s = String::from("<presence to='");
         escape_into(&mut s, bare);
         s.push_str(&format!("' type='{kind}'/>"));
-        self.send_raw(&s, deadline)
+        s
     }
 
     fn subscription_op(&mut self, jid: &str, kind: &str) -> Result<()> {
@@ -936,7 +966,7 @@ impl Client {
             return Err(Error::NotConnected);
         }
         let deadline = self.deadline();
-        self.send_subscription(jid.as_str(), kind, deadline)
+        self.send_raw(&Self::subscription_stanza(jid.as_str(), kind), deadline)
     }
 
     /// Asks `jid` for a subscription to its presence (`subscribe`, RFC 6121 §3.1).
@@ -1006,13 +1036,8 @@ impl Client {
         self.closing = true;
         if self.send_raw("</stream:stream>", deadline).is_ok() {
             // Wait for the server's end tag, still handling what arrives before it.
-            loop {
-                match self.try_read_incoming(deadline) {
-                    Ok(Some(incoming)) => {
-                        let _ = self.handle(incoming, deadline);
-                    }
-                    _ => break,
-                }
+            while let Ok(Some(incoming)) = self.try_read_incoming(deadline) {
+                let _ = self.handle(incoming);
             }
         }
         self.closing = false;

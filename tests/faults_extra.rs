@@ -572,7 +572,9 @@ fn repeated_failing_connects_leak_no_file_descriptors_and_no_memory() {
         assert!(matches!(reused.connect(), Err(Error::Io(_))), "connection refused");
         for (name, script) in failures {
             let server = FakeServer::start(script);
-            let mut config = fake_config(server.port, Duration::from_millis(100));
+            // Long enough that a loaded machine does not turn a scripted failure into a timeout
+            // (which would make the script wait for bytes the client never sends).
+            let mut config = fake_config(server.port, Duration::from_secs(2));
             if name.contains("TLS") {
                 config.set_tls(TlsMode::DirectTls);
             }

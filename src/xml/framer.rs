@@ -324,7 +324,7 @@ impl Framer {
             }
             d => {
                 if !empty {
-                    if d >= MAX_DEPTH + 1 {
+                    if d > MAX_DEPTH {
                         return Err(Error::local_stream("policy-violation", format!("elements nested deeper than {MAX_DEPTH}")));
                     }
                     self.depth += 1;
