@@ -37,13 +37,20 @@ fn status_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|v| v.trim_start_matches(':').trim().trim_end_matches("kB").trim().parse().ok()))
+        .find_map(|l| {
+            l.strip_prefix(field)
+                .and_then(|v| v.trim_start_matches(':').trim().trim_end_matches("kB").trim().parse().ok())
+        })
         .unwrap_or(0)
 }
 
 /// Resets the peak RSS (VmHWM) to the current RSS (Linux: `echo 5 > /proc/PID/clear_refs`).
 fn reset_peak_rss() -> bool {
-    std::fs::OpenOptions::new().write(true).open("/proc/self/clear_refs").and_then(|mut f| f.write_all(b"5")).is_ok()
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/clear_refs")
+        .and_then(|mut f| f.write_all(b"5"))
+        .is_ok()
 }
 
 /// Waits (up to 2 s) for the fd count to come back to `baseline` (a fake server thread may still
@@ -86,9 +93,24 @@ fn fatal_cases() -> Vec<Fatal> {
             send: |c| c.send("<!DOCTYPE lolz [<!ENTITY lol 'lol'><!ENTITY lol2 '&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;'>]><iq>&lol2;</iq>"),
             check: |r| is_local_stream_error(r, "restricted-xml"),
         },
-        Fatal { name: "undefined entity", max_stanza: None, send: |c| c.send("<message><body>&xxe;</body></message>"), check: |r| is_local_stream_error(r, "restricted-xml") },
-        Fatal { name: "comment", max_stanza: None, send: |c| c.send("<iq type='result'><!-- x --></iq>"), check: |r| is_local_stream_error(r, "restricted-xml") },
-        Fatal { name: "processing instruction", max_stanza: None, send: |c| c.send("<?evil data?>"), check: |r| is_local_stream_error(r, "restricted-xml") },
+        Fatal {
+            name: "undefined entity",
+            max_stanza: None,
+            send: |c| c.send("<message><body>&xxe;</body></message>"),
+            check: |r| is_local_stream_error(r, "restricted-xml"),
+        },
+        Fatal {
+            name: "comment",
+            max_stanza: None,
+            send: |c| c.send("<iq type='result'><!-- x --></iq>"),
+            check: |r| is_local_stream_error(r, "restricted-xml"),
+        },
+        Fatal {
+            name: "processing instruction",
+            max_stanza: None,
+            send: |c| c.send("<?evil data?>"),
+            check: |r| is_local_stream_error(r, "restricted-xml"),
+        },
         Fatal {
             name: "10,000-deep nesting",
             max_stanza: None,
@@ -103,9 +125,24 @@ fn fatal_cases() -> Vec<Fatal> {
             send: |c| c.send(format!("<message><body>{}</body></message>", "x".repeat(200_000))),
             check: |r| is_local_stream_error(r, "policy-violation"),
         },
-        Fatal { name: "invalid UTF-8", max_stanza: None, send: |c| c.send(b"<message><body>\xc3\x28</body></message>"), check: |r| is_local_stream_error(r, "not-well-formed") },
-        Fatal { name: "text between stanzas", max_stanza: None, send: |c| c.send("garbage<presence/>"), check: |r| is_local_stream_error(r, "not-well-formed") },
-        Fatal { name: "mismatched end tag", max_stanza: None, send: |c| c.send("<message><body></message></body>"), check: |r| is_local_stream_error(r, "not-well-formed") },
+        Fatal {
+            name: "invalid UTF-8",
+            max_stanza: None,
+            send: |c| c.send(b"<message><body>\xc3\x28</body></message>"),
+            check: |r| is_local_stream_error(r, "not-well-formed"),
+        },
+        Fatal {
+            name: "text between stanzas",
+            max_stanza: None,
+            send: |c| c.send("garbage<presence/>"),
+            check: |r| is_local_stream_error(r, "not-well-formed"),
+        },
+        Fatal {
+            name: "mismatched end tag",
+            max_stanza: None,
+            send: |c| c.send("<message><body></message></body>"),
+            check: |r| is_local_stream_error(r, "not-well-formed"),
+        },
         Fatal {
             name: "reset mid-stanza",
             max_stanza: None,
@@ -124,7 +161,12 @@ fn fatal_cases() -> Vec<Fatal> {
             send: |c| c.send("</stream:stream>"),
             check: |r| matches!(r, Err(Error::Disconnected(m)) if m.contains("closed the stream")),
         },
-        Fatal { name: "TCP close", max_stanza: None, send: |_| {}, check: |r| matches!(r, Err(Error::Disconnected(_))) },
+        Fatal {
+            name: "TCP close",
+            max_stanza: None,
+            send: |_| {},
+            check: |r| matches!(r, Err(Error::Disconnected(_))),
+        },
     ]
 }
 
@@ -238,17 +280,30 @@ fn every_stream_error_condition_is_reported_and_keeps_the_roster() {
             }
         };
         server.finish();
-        let want = Error::Stream { condition: condition.to_string(), text: Some(format!("why: {condition}")), by_server: true };
+        let want = Error::Stream {
+            condition: condition.to_string(),
+            text: Some(format!("why: {condition}")),
+            by_server: true,
+        };
         assert_eq!(result, Err(want.clone()), "{condition}");
         assert!(!client.is_connected());
         assert_eq!(items(&client), good, "{condition}: roster kept");
-        assert!(matches!(events.lock().unwrap().last(), Some(Event::Disconnected { reason: Some(e) }) if *e == want), "{condition}");
+        assert!(
+            matches!(events.lock().unwrap().last(), Some(Event::Disconnected { reason: Some(e) }) if *e == want),
+            "{condition}"
+        );
     }
     // Before authentication (e.g. host-unknown right after the header), connect() reports it.
     for (body, want) in [
-        ("<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>", "host-unknown"),
+        (
+            "<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+            "host-unknown",
+        ),
         // No defined condition (or an unknown one) is undefined-condition.
-        ("<stream:error><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>no condition</text></stream:error>", "undefined-condition"),
+        (
+            "<stream:error><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>no condition</text></stream:error>",
+            "undefined-condition",
+        ),
         ("<stream:error><made-up xmlns='urn:example'/></stream:error>", "undefined-condition"),
     ] {
         let server = FakeServer::start(move |c| {
@@ -260,7 +315,10 @@ fn every_stream_error_condition_is_reported_and_keeps_the_roster() {
         let mut client = client_for(server.port, T);
         let r = client.connect();
         server.finish();
-        assert!(matches!(&r, Err(Error::Stream { condition, by_server: true, .. }) if condition == want), "{body}: {r:?}");
+        assert!(
+            matches!(&r, Err(Error::Stream { condition, by_server: true, .. }) if condition == want),
+            "{body}: {r:?}"
+        );
         assert!(!client.is_connected());
     }
     assert_eq!(fds_settle_to(baseline), baseline, "file descriptors leaked");
@@ -377,7 +435,10 @@ fn make_cert(
     if ca {
         b.append_extension(BasicConstraints::new().critical().ca().build().unwrap()).unwrap();
     } else {
-        let san = SubjectAlternativeName::new().dns(dns_name).build(&b.x509v3_context(issuer.map(|(c, _)| &**c), None)).unwrap();
+        let san = SubjectAlternativeName::new()
+            .dns(dns_name)
+            .build(&b.x509v3_context(issuer.map(|(c, _)| &**c), None))
+            .unwrap();
         b.append_extension(san).unwrap();
     }
     b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256()).unwrap();
@@ -437,11 +498,26 @@ fn certificates_for_the_wrong_host_expired_or_self_signed_without_a_ca_are_refus
     let cases: Vec<(&str, openssl::x509::X509, bool, Option<&str>)> = vec![
         // (case, server certificate, trust our CA, expected error text (None: must succeed))
         ("valid (control)", make_cert("localhost", -1, 30, &k, issuer, false), true, None),
-        ("wrong host", make_cert("other.example", -1, 30, &k, issuer, false), true, Some("certificate verify failed")),
+        (
+            "wrong host",
+            make_cert("other.example", -1, 30, &k, issuer, false),
+            true,
+            Some("certificate verify failed"),
+        ),
         ("expired", make_cert("localhost", -30, -1, &k, issuer, false), true, Some("expired")),
         ("not yet valid", make_cert("localhost", 1, 30, &k, issuer, false), true, Some("not yet valid")),
-        ("self-signed, no CA given", make_cert("localhost", -1, 30, &k, None, false), false, Some("certificate verify failed")),
-        ("self-signed, another CA given", make_cert("localhost", -1, 30, &k, None, false), true, Some("certificate verify failed")),
+        (
+            "self-signed, no CA given",
+            make_cert("localhost", -1, 30, &k, None, false),
+            false,
+            Some("certificate verify failed"),
+        ),
+        (
+            "self-signed, another CA given",
+            make_cert("localhost", -1, 30, &k, None, false),
+            true,
+            Some("certificate verify failed"),
+        ),
     ];
     for (name, cert, trust, want) in cases {
         let (port, server) = tls_server(cert, k.clone());
@@ -459,7 +535,10 @@ fn certificates_for_the_wrong_host_expired_or_self_signed_without_a_ca_are_refus
             }
             Some(text) => {
                 assert!(!handshake_done, "{name}: the handshake must fail");
-                assert!(matches!(&r, Err(Error::Tls(m)) if m.contains(text)), "{name}: expected a TLS error with {text:?}, got {r:?}");
+                assert!(
+                    matches!(&r, Err(Error::Tls(m)) if m.contains(text)),
+                    "{name}: expected a TLS error with {text:?}, got {r:?}"
+                );
             }
         }
         assert!(!client.is_connected(), "{name}");
@@ -513,7 +592,10 @@ fn a_100_mb_stanza_is_a_policy_violation_without_buffering_100_mb() {
         assert!(growth_mib < 40.0, "{name}: RSS grew by {growth_mib:.1} MiB");
         // After the failure the buffer is gone with the connection.
         let after = status_kib("VmRSS");
-        assert!((after.saturating_sub(rss_before) as f64) / 1024.0 < 8.0, "{name}: {after} KiB still in use after the failure ({rss_before} KiB before)");
+        assert!(
+            (after.saturating_sub(rss_before) as f64) / 1024.0 < 8.0,
+            "{name}: {after} KiB still in use after the failure ({rss_before} KiB before)"
+        );
     }
 }
 
@@ -566,7 +648,12 @@ fn repeated_failing_connects_leak_no_file_descriptors_and_no_memory() {
     };
     let mut reused = client_for(refused_port, Duration::from_millis(100));
     // A roster restored from a cache survives every refused connect untouched.
-    let cached = vec![RosterItem { jid: "romeo@localhost".into(), name: Some("Romeo".into()), groups: vec!["Friends".into()], ..Default::default() }];
+    let cached = vec![RosterItem {
+        jid: "romeo@localhost".into(),
+        name: Some("Romeo".into()),
+        groups: vec!["Friends".into()],
+        ..Default::default()
+    }];
     reused.load_roster(xmpp_roster::Roster::from_items(Some("42".into()), cached.clone()));
     let round = |reused: &mut Client| {
         assert!(matches!(reused.connect(), Err(Error::Io(_))), "connection refused");
@@ -603,7 +690,11 @@ fn repeated_failing_connects_leak_no_file_descriptors_and_no_memory() {
         ROUNDS * (failures.len() + 1)
     );
     assert_eq!(fds_after, fds_before, "file descriptors leaked");
-    assert_eq!(items(&reused), (cached, Some("42".to_string())), "the cached roster is kept across refused connects");
+    assert_eq!(
+        items(&reused),
+        (cached, Some("42".to_string())),
+        "the cached roster is kept across refused connects"
+    );
     assert!(rss_after < rss_before + 2048, "RSS grew from {rss_before} to {rss_after} KiB");
 }
 

@@ -55,7 +55,11 @@ fn run(check: fn(&[u8]), input: &[u8]) -> Result<(), String> {
     let r = catch_unwind(AssertUnwindSafe(|| check(input)));
     QUIET.with(|q| q.set(false));
     r.map_err(|e| {
-        let msg = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+        let msg = e
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
         format!("{msg}\n    input ({} bytes): b\"{}\"", input.len(), input.escape_ascii())
     })
 }
@@ -94,7 +98,12 @@ fn seed_corpora_pass() {
 fn open_bugs() {
     targets::set_strict(true);
     let (count, failures) = replay_dir("tests/fuzz_regressions/open/{}");
-    assert!(failures.is_empty(), "{} of {count} open bug reproducer(s) still fail:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {count} open bug reproducer(s) still fail:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -121,17 +130,97 @@ impl Rng {
 
 /// Tokens that matter to the parsers, inserted by the mutator.
 const DICTIONARY: &[&str] = &[
-    "<", ">", "/>", "</", "'", "\"", "=", "&", ";", "&amp;", "&lt;", "&gt;", "&quot;", "&apos;", "&#9;", "&#10;", "&#13;", "&#x41;", "&#0;",
-    "&#xD800;", "&lol;", "<![CDATA[", "]]>", "<!--", "-->", "<?xml version='1.0'?>", "<?pi?>", "<!DOCTYPE x>", "<!ENTITY", " xmlns='jabber:iq:roster'",
-    " xmlns='jabber:client'", " xmlns:p='urn:x'", "p:", "<iq type='set' id='a'>", "</iq>", "<query xmlns='jabber:iq:roster'>", "</query>", "<item jid='a@b'>",
-    "</item>", "<group>", "</group>", " subscription='remove'", " subscription='both'", " ask='subscribe'", " approved='true'", " name='n'", " ver='1'",
-    " from='a@b/c'", " xml:lang='en'", "<stream:stream>", "</stream:stream>", "<stream:error>", "\r\n", "\r", "\t", " ", "\u{0}", "\u{7f}", "\u{fffe}",
-    "\u{130}", "\u{212a}", "\u{1F600}", "\u{ff}", "@", "/", ".", "..", "[", "]", "::1", "r=", ",s=", ",i=", "i=4096", "=3D", "=2C", "v=", "e=", "m=", ",",
-    "QSXCR+Q6sek8bf92", "fyko+d2lbbFgONRv9qkxdawL", "==",
+    "<",
+    ">",
+    "/>",
+    "</",
+    "'",
+    "\"",
+    "=",
+    "&",
+    ";",
+    "&amp;",
+    "&lt;",
+    "&gt;",
+    "&quot;",
+    "&apos;",
+    "&#9;",
+    "&#10;",
+    "&#13;",
+    "&#x41;",
+    "&#0;",
+    "&#xD800;",
+    "&lol;",
+    "<![CDATA[",
+    "]]>",
+    "<!--",
+    "-->",
+    "<?xml version='1.0'?>",
+    "<?pi?>",
+    "<!DOCTYPE x>",
+    "<!ENTITY",
+    " xmlns='jabber:iq:roster'",
+    " xmlns='jabber:client'",
+    " xmlns:p='urn:x'",
+    "p:",
+    "<iq type='set' id='a'>",
+    "</iq>",
+    "<query xmlns='jabber:iq:roster'>",
+    "</query>",
+    "<item jid='a@b'>",
+    "</item>",
+    "<group>",
+    "</group>",
+    " subscription='remove'",
+    " subscription='both'",
+    " ask='subscribe'",
+    " approved='true'",
+    " name='n'",
+    " ver='1'",
+    " from='a@b/c'",
+    " xml:lang='en'",
+    "<stream:stream>",
+    "</stream:stream>",
+    "<stream:error>",
+    "\r\n",
+    "\r",
+    "\t",
+    " ",
+    "\u{0}",
+    "\u{7f}",
+    "\u{fffe}",
+    "\u{130}",
+    "\u{212a}",
+    "\u{1F600}",
+    "\u{ff}",
+    "@",
+    "/",
+    ".",
+    "..",
+    "[",
+    "]",
+    "::1",
+    "r=",
+    ",s=",
+    ",i=",
+    "i=4096",
+    "=3D",
+    "=2C",
+    "v=",
+    "e=",
+    "m=",
+    ",",
+    "QSXCR+Q6sek8bf92",
+    "fyko+d2lbbFgONRv9qkxdawL",
+    "==",
 ];
 
 fn mutate(rng: &mut Rng, seeds: &[Vec<u8>], max_len: usize) -> Vec<u8> {
-    let mut v = if seeds.is_empty() { Vec::new() } else { seeds[rng.below(seeds.len())].clone() };
+    let mut v = if seeds.is_empty() {
+        Vec::new()
+    } else {
+        seeds[rng.below(seeds.len())].clone()
+    };
     for _ in 0..1 + rng.below(4) {
         let at = rng.below(v.len() + 1);
         match rng.below(8) {
@@ -207,7 +296,11 @@ fn write_seed_corpus_from_prosody() {
     use xmpp_roster::{Client, Config, OwnPresence, TlsMode};
     use xmpp_roster_testsupport::{Prosody, ProsodyOptions};
 
-    let p = Prosody::start_with(ProsodyOptions { stanza_debug: true, ..Default::default() }).expect("prosody");
+    let p = Prosody::start_with(ProsodyOptions {
+        stanza_debug: true,
+        ..Default::default()
+    })
+    .expect("prosody");
     for u in ["juliet", "romeo"] {
         p.register(u, "localhost", "pw").unwrap();
     }
@@ -226,9 +319,22 @@ fn write_seed_corpus_from_prosody() {
     editor.connect().unwrap();
     juliet.fetch_roster().unwrap();
     romeo.fetch_roster().unwrap();
-    juliet.send_presence(&OwnPresence { available: true, status: Some("on the balcony & <waiting>".into()), ..Default::default() }).unwrap();
-    romeo.send_presence(&OwnPresence { available: true, ..Default::default() }).unwrap();
-    juliet.set_item("romeo@localhost", Some("Romeo \"Montague\" & co"), &["Lovers", "Verona"]).unwrap();
+    juliet
+        .send_presence(&OwnPresence {
+            available: true,
+            status: Some("on the balcony & <waiting>".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    romeo
+        .send_presence(&OwnPresence {
+            available: true,
+            ..Default::default()
+        })
+        .unwrap();
+    juliet
+        .set_item("romeo@localhost", Some("Romeo \"Montague\" & co"), &["Lovers", "Verona"])
+        .unwrap();
     juliet.set_item("nurse@localhost", Some("Nurse"), &["Household"]).unwrap();
     juliet.subscribe("romeo@localhost").unwrap();
     for _ in 0..5 {
@@ -331,7 +437,9 @@ fn f3_short_processing_instruction_inside_a_stanza_is_restricted_xml_not_a_panic
     let result = catch_unwind(AssertUnwindSafe(|| client.fetch_roster()));
     let _ = server.finish();
     match result {
-        Ok(Err(xmpp_roster::Error::Stream { condition, by_server: false, .. })) => assert_eq!(condition, "restricted-xml"),
+        Ok(Err(xmpp_roster::Error::Stream {
+            condition, by_server: false, ..
+        })) => assert_eq!(condition, "restricted-xml"),
         Ok(other) => panic!("expected restricted-xml, got {other:?}"),
         Err(_) => panic!("the client panicked on a server's `<message><?></message>`"),
     }
@@ -362,7 +470,9 @@ fn f2_a_stream_header_with_another_default_namespace_is_invalid_namespace() {
     let server = FakeServer::start(|c| {
         c.expect("<stream:stream");
         c.expect(">");
-        c.send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='localhost' version='1.0'>");
+        c.send(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='localhost' version='1.0'>",
+        );
         c.send("<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>");
         c.drain_for(Duration::from_millis(300));
     });
@@ -370,7 +480,9 @@ fn f2_a_stream_header_with_another_default_namespace_is_invalid_namespace() {
     let result = client.connect();
     let _ = server.finish();
     match result {
-        Err(xmpp_roster::Error::Stream { condition, by_server: false, .. }) => assert_eq!(condition, "invalid-namespace"),
+        Err(xmpp_roster::Error::Stream {
+            condition, by_server: false, ..
+        }) => assert_eq!(condition, "invalid-namespace"),
         other => panic!("expected invalid-namespace, got {other:?}"),
     }
 }

@@ -79,7 +79,9 @@ fn run_client(p: &Prosody, i: usize, items: usize, start: &Barrier) -> Result<Ti
     let s = Instant::now();
     for k in 0..items {
         let group = format!("g{i}");
-        client.set_item(&contact(i, k), Some(&owner), &[group.as_str()]).map_err(|e| format!("set_item {k}: {e}"))?;
+        client
+            .set_item(&contact(i, k), Some(&owner), &[group.as_str()])
+            .map_err(|e| format!("set_item {k}: {e}"))?;
     }
     t.set = s.elapsed();
     let want: BTreeSet<String> = (0..items).map(|k| contact(i, k)).collect();
@@ -158,8 +160,8 @@ fn two_hundred_clients_on_their_own_threads_and_accounts_without_deadlock_or_cro
             .name(format!("load-{i}"))
             .stack_size(256 * 1024)
             .spawn(move || {
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_client(&p, i, items, &barrier)))
-                    .unwrap_or_else(|_| Err("panicked".into()));
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_client(&p, i, items, &barrier))).unwrap_or_else(|_| Err("panicked".into()));
                 let _ = tx.send(Outcome { index: i, result });
             })
             .unwrap();
@@ -192,8 +194,21 @@ fn two_hundred_clients_on_their_own_threads_and_accounts_without_deadlock_or_cro
     let mut set: Vec<Duration> = timings.iter().map(|t| t.set / items.max(1) as u32).collect();
     let mut remove: Vec<Duration> = timings.iter().map(|t| t.remove / items.div_ceil(2).max(1) as u32).collect();
     let ops = n * (2 + 2 + items + items.div_ceil(2));
-    eprintln!("load: {n} clients x {items} items: setup {setup:.2?}, run {run:.2?} ({:.0} operations/s over {ops} operations)", ops as f64 / run.as_secs_f64());
-    for (what, v) in [("connect", &mut connect), ("fetch", &mut fetch), ("set_item", &mut set), ("remove_item", &mut remove)] {
-        eprintln!("load: {what:<11} p50 {:>8.1?}  p99 {:>8.1?}  max {:>8.1?}", percentile(v, 0.5), percentile(v, 0.99), percentile(v, 1.0));
+    eprintln!(
+        "load: {n} clients x {items} items: setup {setup:.2?}, run {run:.2?} ({:.0} operations/s over {ops} operations)",
+        ops as f64 / run.as_secs_f64()
+    );
+    for (what, v) in [
+        ("connect", &mut connect),
+        ("fetch", &mut fetch),
+        ("set_item", &mut set),
+        ("remove_item", &mut remove),
+    ] {
+        eprintln!(
+            "load: {what:<11} p50 {:>8.1?}  p99 {:>8.1?}  max {:>8.1?}",
+            percentile(v, 0.5),
+            percentile(v, 0.99),
+            percentile(v, 1.0)
+        );
     }
 }

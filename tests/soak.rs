@@ -26,7 +26,11 @@ fn open_fds() -> usize {
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn config(p: &Prosody, resource: &str) -> Config {
@@ -55,7 +59,9 @@ fn cycle(n: u64, client: &mut Client, editor: &mut Client, cache: &mut Roster) -
         return Err(format!("cycle {n}: the cached version was not current ({fetched:?})"));
     }
     let mine = format!("c{}@localhost", n % 10);
-    client.set_item(&mine, Some(&format!("cycle {n}")), &["Soak"]).map_err(|e| format!("set_item: {e}"))?;
+    client
+        .set_item(&mine, Some(&format!("cycle {n}")), &["Soak"])
+        .map_err(|e| format!("set_item: {e}"))?;
     if client.roster().get(&mine).and_then(|i| i.name.clone()) != Some(format!("cycle {n}")) {
         return Err(format!("cycle {n}: set_item not applied"));
     }
@@ -71,7 +77,13 @@ fn cycle(n: u64, client: &mut Client, editor: &mut Client, cache: &mut Roster) -
         client.poll(Duration::from_millis(50)).map_err(|e| format!("poll: {e}"))?;
     }
     client.remove_item(&mine).map_err(|e| format!("remove_item: {e}"))?;
-    client.send_presence(&OwnPresence { available: true, status: Some(format!("cycle {n}")), ..Default::default() }).map_err(|e| format!("presence: {e}"))?;
+    client
+        .send_presence(&OwnPresence {
+            available: true,
+            status: Some(format!("cycle {n}")),
+            ..Default::default()
+        })
+        .map_err(|e| format!("presence: {e}"))?;
     *cache = Roster::from_items(client.roster().version().map(str::to_string), client.roster().items().to_vec());
     client.disconnect().map_err(|e| format!("disconnect: {e}"))?;
     editor.poll(Duration::ZERO).map_err(|e| format!("editor poll: {e}"))?;
@@ -109,7 +121,12 @@ fn repeated_sessions_keep_file_descriptors_and_memory_flat() {
         }
         n += 1;
         if n % every == 0 {
-            samples.push(Sample { cycle: n, at: started.elapsed(), fds: open_fds(), rss: rss_kib() });
+            samples.push(Sample {
+                cycle: n,
+                at: started.elapsed(),
+                fds: open_fds(),
+                rss: rss_kib(),
+            });
         }
     }
     let took = started.elapsed();
@@ -119,7 +136,11 @@ fn repeated_sessions_keep_file_descriptors_and_memory_flat() {
     for s in &samples {
         eprintln!("soak: {:>7} {:>8.1} {:>4} {:>9}", s.cycle, s.at.as_secs_f64(), s.fds, s.rss);
     }
-    assert!(samples.len() >= 4, "too few samples ({}) for a verdict: raise SOAK_SECONDS or lower SOAK_SAMPLE_EVERY", samples.len());
+    assert!(
+        samples.len() >= 4,
+        "too few samples ({}) for a verdict: raise SOAK_SECONDS or lower SOAK_SAMPLE_EVERY",
+        samples.len()
+    );
     // Warm-up: the first quarter of the samples (allocator arenas, OpenSSL tables, caches).
     let warm = samples.len() / 4;
     let base = &samples[warm];
@@ -137,7 +158,15 @@ fn repeated_sessions_keep_file_descriptors_and_memory_flat() {
         base.cycle, base.fds, last.fds, base.rss, last.rss
     );
     for s in after {
-        assert_eq!(s.fds, base.fds, "open file descriptors changed at cycle {} ({} -> {})", s.cycle, base.fds, s.fds);
+        assert_eq!(
+            s.fds, base.fds,
+            "open file descriptors changed at cycle {} ({} -> {})",
+            s.cycle, base.fds, s.fds
+        );
     }
-    assert!(max_rss <= base.rss + tolerance, "RSS grew from {} to {max_rss} KiB (tolerance {tolerance} KiB)", base.rss);
+    assert!(
+        max_rss <= base.rss + tolerance,
+        "RSS grew from {} to {max_rss} KiB (tolerance {tolerance} KiB)",
+        base.rss
+    );
 }

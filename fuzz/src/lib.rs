@@ -35,8 +35,11 @@ fn tolerated(_id: &str) -> bool {
     !STRICT.with(|s| s.get())
 }
 
-/// The targets, by the name of their cargo-fuzz binary and corpus directory.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [("stream", stream), ("stanza", stanza), ("scram", scram), ("jid", jid)];
+/// A target: its cargo-fuzz binary and corpus directory name, and its check.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// The targets.
+pub const TARGETS: [Target; 4] = [("stream", stream), ("stanza", stanza), ("scram", scram), ("jid", jid)];
 
 fn lossy(b: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(b)
@@ -63,7 +66,11 @@ fn frame_all(input: &[u8], sizes: &[u8], max_stanza: usize) -> Vec<Unit> {
     let mut rest = input;
     let mut k = 0;
     loop {
-        let n = if sizes.is_empty() { rest.len() } else { (sizes[k % sizes.len()] as usize + 1).min(rest.len()) };
+        let n = if sizes.is_empty() {
+            rest.len()
+        } else {
+            (sizes[k % sizes.len()] as usize + 1).min(rest.len())
+        };
         k += 1;
         framer.push(&rest[..n]);
         rest = &rest[n..];
@@ -73,7 +80,9 @@ fn frame_all(input: &[u8], sizes: &[u8], max_stanza: usize) -> Vec<Unit> {
                 Ok(Some(Frame::Stanza(s))) => out.push(Unit::Stanza(s.to_vec())),
                 Ok(Some(Frame::StreamEnd)) => out.push(Unit::End),
                 Ok(None) => break,
-                Err(Error::Stream { condition, by_server: false, .. }) => {
+                Err(Error::Stream {
+                    condition, by_server: false, ..
+                }) => {
                     out.push(Unit::Failed(condition));
                     return out;
                 }
@@ -101,7 +110,12 @@ pub fn stream(data: &[u8]) {
     // Bug F3: a processing instruction of at most 5 bytes (`<?>`, `<??>`, `<?x?>`) is taken as
     // complete and moves the framer's start past the stanza being scanned; the next read then
     // underflows `stanza_start - shift` in `Framer::compact` (a panic, or a wild slice in release).
-    if tolerated("F3") && input.windows(2).enumerate().any(|(i, w)| w == b"<?" && input[i + 2..].iter().take(3).any(|&b| b == b'>')) {
+    if tolerated("F3")
+        && input
+            .windows(2)
+            .enumerate()
+            .any(|(i, w)| w == b"<?" && input[i + 2..].iter().take(3).any(|&b| b == b'>'))
+    {
         return;
     }
     let tiny_limit = ctl & 8 != 0;
@@ -122,7 +136,11 @@ pub fn stream(data: &[u8]) {
                 }
             }
             Unit::Stanza(bytes) => {
-                assert!(bytes.starts_with(b"<") && bytes.ends_with(b">"), "a frame that is not an element: {:?}", lossy(bytes));
+                assert!(
+                    bytes.starts_with(b"<") && bytes.ends_with(b">"),
+                    "a frame that is not an element: {:?}",
+                    lossy(bytes)
+                );
                 // Bug F2: a stream header may declare another default namespace than jabber:client;
                 // the client accepts it, and the fast roster decoder (which assumes jabber:client)
                 // then disagrees with the element tree.
@@ -188,7 +206,12 @@ fn check_items(iq: &RosterIq) {
     for item in &iq.items {
         match item {
             WireItem::Item(i) => {
-                assert_eq!(normalize_bare(&i.jid).as_deref(), Some(i.jid.as_str()), "item JID {:?} is not normalised", i.jid);
+                assert_eq!(
+                    normalize_bare(&i.jid).as_deref(),
+                    Some(i.jid.as_str()),
+                    "item JID {:?} is not normalised",
+                    i.jid
+                );
                 assert!(i.groups.windows(2).all(|w| w[0] < w[1]), "groups not sorted and unique: {:?}", i.groups);
             }
             WireItem::Remove(j) => assert_eq!(normalize_bare(j).as_deref(), Some(j.as_str()), "removed JID {j:?} is not normalised"),
@@ -261,7 +284,11 @@ pub fn scram(data: &[u8]) {
     };
     // Skip what would spend seconds in PBKDF2 (any i= the library might parse as a big count).
     if let Ok(text) = std::str::from_utf8(first) {
-        if text.split(',').filter_map(|p| p.strip_prefix("i=")).any(|v| v.parse::<usize>().is_ok_and(|i| i > MAX_FUZZ_ITERATIONS)) {
+        if text
+            .split(',')
+            .filter_map(|p| p.strip_prefix("i="))
+            .any(|v| v.parse::<usize>().is_ok_and(|i| i > MAX_FUZZ_ITERATIONS))
+        {
             return;
         }
     }
@@ -279,7 +306,12 @@ pub fn scram(data: &[u8]) {
         }
     };
     if let Some(expected) = independent_scram(mechanism, first) {
-        assert_eq!(lossy(&answer), lossy(&expected.client_final), "client-final differs from an independent computation for {:?}", lossy(first));
+        assert_eq!(
+            lossy(&answer),
+            lossy(&expected.client_final),
+            "client-final differs from an independent computation for {:?}",
+            lossy(first)
+        );
         let good = format!("v={}", openssl::base64::encode_block(&expected.server_signature));
         assert_eq!(s.verify_server_final(good.as_bytes()), Ok(()), "the correct server signature was refused");
         let mut wrong = expected.server_signature.clone();
@@ -294,7 +326,11 @@ pub fn scram(data: &[u8]) {
             let expected = independent_scram(mechanism, first).expect("accepted a signature for a server-first we cannot verify");
             let text = std::str::from_utf8(fin).expect("accepted a non-UTF-8 server-final");
             let v = text.split(',').find_map(|p| p.strip_prefix("v=")).expect("accepted a server-final without v=");
-            assert_eq!(openssl::base64::decode_block(v).ok(), Some(expected.server_signature), "a wrong server signature was accepted");
+            assert_eq!(
+                openssl::base64::decode_block(v).ok(),
+                Some(expected.server_signature),
+                "a wrong server signature was accepted"
+            );
         }
     }
 }
@@ -317,7 +353,11 @@ fn independent_scram(mechanism: Mechanism, server_first: &[u8]) -> Option<ScramE
     if !nonce.starts_with(NONCE) || nonce.len() <= NONCE.len() || i == 0 || i > MAX_FUZZ_ITERATIONS {
         return None;
     }
-    let md = if mechanism == Mechanism::ScramSha1 { MessageDigest::sha1() } else { MessageDigest::sha256() };
+    let md = if mechanism == Mechanism::ScramSha1 {
+        MessageDigest::sha1()
+    } else {
+        MessageDigest::sha256()
+    };
     let mut salted = vec![0u8; md.size()];
     openssl::pkcs5::pbkdf2_hmac(PASSWORD.as_bytes(), &salt, i, md, &mut salted).ok()?;
     let client_key = hmac(md, &salted, b"Client Key");
