@@ -1,11 +1,53 @@
 #!/usr/bin/env bash
-# The xmpp-roster command: its end-to-end tests against real Prosody servers, then ./demo.sh once
-# the way CI runs it (CI=true, no stdin, no terminal), checking it succeeds and leaves no server.
+# The xmpp-roster command: its end-to-end tests against real Prosody servers, a short smoke test
+# against ejabberd (list/add/show/remove through xmpp-test-server --server ejabberd), then
+# ./demo.sh once the way CI runs it (CI=true, no stdin, no terminal), checking it succeeds and
+# leaves no server.
 set -euo pipefail
+
+# The ejabberd smoke, run by this script itself under xmpp-test-server: smoke CLI_BINARY.
+if [ "${1:-}" = "--ejabberd-smoke" ]; then
+  cli=$2
+  [ "${XMPP_TEST_SERVER_KIND:-}" = ejabberd ] || { echo "smoke: not under xmpp-test-server --server ejabberd" >&2; exit 2; }
+  export XMPP_ROSTER_JID=smoke@localhost XMPP_ROSTER_PASSWORD=smoke-pw XMPP_ROSTER_TIMEOUT=10 \
+         XMPP_ROSTER_SERVER="$XMPP_TEST_HOST:$XMPP_TEST_PORT" XMPP_ROSTER_CA_FILE="$XMPP_TEST_CA_FILE"
+  checks=0
+  expect() { # expect WHAT GOT WANT-REGEX
+    if ! grep -Eq -- "$3" <<<"$2"; then echo "FAIL (ejabberd smoke): $1: got: $2" >&2; exit 1; fi
+    checks=$((checks + 1))
+  }
+  expect "empty list" "$("$cli" list --json)" '^\[\]$'
+  expect "add" "$("$cli" add romeo@localhost --name Romeo --group Friends)" 'romeo@localhost subscription=none name="Romeo" groups="Friends"'
+  listed=$("$cli" list --json)
+  expect "list has romeo" "$listed" '"jid": "romeo@localhost"'
+  expect "list has the group" "$listed" '"Friends"'
+  expect "table" "$("$cli" list)" '^romeo@localhost +Romeo +none +Friends$'
+  expect "show" "$("$cli" show romeo@localhost --json)" '"name": "Romeo"'
+  expect "remove" "$("$cli" remove romeo@localhost)" '^removed romeo@localhost$'
+  # Removing a contact that is not there: ejabberd answers the roster set with a result, so the
+  # command currently succeeds; on Prosody the server's item-not-found makes it exit 7 ("not in
+  # the roster", cli/tests/commands.rs). A CLI inconsistency between servers (remove trusts the
+  # server's answer, unlike show/rename): when `remove` checks its fetched roster first, this
+  # check must expect exit 7 instead.
+  expect "remove again (ejabberd: accepted)" "$("$cli" remove romeo@localhost)" '^removed romeo@localhost$'
+  expect "empty again" "$("$cli" list --json)" '^\[\]$'
+  expect "wrong password" "$(XMPP_ROSTER_PASSWORD=wrong "$cli" list 2>&1 || echo "exit $?")" 'exit [1-9]'
+  echo "ejabberd smoke: $checks passed, 0 failed"
+  exit 0
+fi
+
 cd "$(dirname "$0")/.."
+root=$PWD
+target="${CARGO_TARGET_DIR:-$root/target}"
+case "$target" in /*) ;; *) target="$root/$target" ;; esac
 
 echo "--- cargo test --locked -p xmpp-roster-cli"
 cargo test --locked -p xmpp-roster-cli
+
+echo "--- smoke test against ejabberd"
+cargo build --locked -p xmpp-roster-cli -p xmpp-roster-testsupport --bins
+"$target/debug/xmpp-test-server" --server ejabberd --user smoke:smoke-pw -- \
+  "$root/scripts/test-cli.sh" --ejabberd-smoke "$target/debug/xmpp-roster"
 
 echo "--- ./demo.sh (non-interactive)"
 # The demo's temp dirs (and so its server's) go under this dir, so a leftover process of this
