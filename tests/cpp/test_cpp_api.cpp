@@ -217,16 +217,15 @@ static void test_roster_and_callbacks() {
     }
     if (ejabberd) {
         // ejabberd sends a set's push BEFORE its result (Prosody: result first). The push aborted
-        // remove_item above, so there its result was still on the way: a later poll handles it.
-        std::size_t handled = 0;
-        for (auto end = std::chrono::steady_clock::now() + 10s; handled == 0 && std::chrono::steady_clock::now() < end;) {
+        // remove_item above, so there its result may still be on the way: let any late stanza
+        // arrive now, so that the interrupt test below starts from a quiet connection.
+        for (int i = 0; i < 20; ++i) {
             try {
-                handled += client.poll(100ms);
+                if (client.poll(300ms) == 0) break;
             } catch (const xr::Error& err) {
                 CHECK(err.code() == XMPP_ROSTER_ERR_INTERRUPTED);
             }
         }
-        CHECK(handled >= 1);
     }
 
     // Interrupt from another thread.
