@@ -285,6 +285,10 @@ fn change_groups(s: &mut Session, jid: &str, groups: &[String], add: bool) -> Cl
 
 fn remove(s: &mut Session, jid: &str) -> CliResult<()> {
     let jid = contact_jid(jid)?;
+    // Judge by the roster, not the server's answer: servers differ (Prosody refuses an unknown
+    // contact with item-not-found, ejabberd accepts the removal).
+    s.fetch()?;
+    current(s, &jid)?;
     s.client
         .remove_item(&jid)
         .map_err(|e| s.ctx.fail(e, &format!("removing {jid}"), Some(&jid)))?;
