@@ -177,22 +177,21 @@ fn normalize_local(l: &str) -> std::result::Result<Cow<'_, str>, &'static str> {
     if l.is_empty() {
         return Err("empty localpart");
     }
-    if l.len() > MAX_PART {
-        return Err("localpart longer than 1023 bytes");
-    }
     if l.chars().any(|c| matches!(c, '"' | '&' | '\'' | '/' | ':' | '<' | '>' | '@') || c.is_whitespace() || c.is_control()) {
         return Err("localpart contains a forbidden character");
     }
-    Ok(lowercase(l))
+    // Limits apply to the normal form: lower-casing can lengthen a string (U+0130 -> "i̇").
+    let lower = lowercase(l);
+    if lower.len() > MAX_PART {
+        return Err("localpart longer than 1023 bytes");
+    }
+    Ok(lower)
 }
 
 fn normalize_domain(d: &str) -> std::result::Result<Cow<'_, str>, &'static str> {
     let d = d.strip_suffix('.').unwrap_or(d);
     if d.is_empty() {
         return Err("empty domainpart");
-    }
-    if d.len() > MAX_PART {
-        return Err("domainpart longer than 1023 bytes");
     }
     if d.starts_with('[') {
         // IPv6 literal: [hex and colons and dots]
@@ -202,7 +201,15 @@ fn normalize_domain(d: &str) -> std::result::Result<Cow<'_, str>, &'static str> 
         }
         return Ok(lowercase(d));
     }
-    for label in d.split('.') {
+    if d.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '@' | '/' | '"' | '&' | '\'' | '<' | '>' | ':' | '[' | ']' | '\\')) {
+        return Err("domainpart contains a forbidden character");
+    }
+    // Limits apply to the normal form: lower-casing can lengthen a string (U+0130 -> "i̇").
+    let lower = lowercase(d);
+    if lower.len() > MAX_PART {
+        return Err("domainpart longer than 1023 bytes");
+    }
+    for label in lower.split('.') {
         if label.is_empty() {
             return Err("empty label in domainpart");
         }
@@ -210,10 +217,7 @@ fn normalize_domain(d: &str) -> std::result::Result<Cow<'_, str>, &'static str> 
             return Err("domain label longer than 63 bytes");
         }
     }
-    if d.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '@' | '/' | '"' | '&' | '\'' | '<' | '>' | ':' | '[' | ']' | '\\')) {
-        return Err("domainpart contains a forbidden character");
-    }
-    Ok(lowercase(d))
+    Ok(lower)
 }
 
 fn check_resource(r: &str) -> std::result::Result<(), &'static str> {
