@@ -181,6 +181,23 @@ pub(crate) unsafe fn copy_out(text: &[u8], buf: *mut c_char, len: usize) -> usiz
     text.len()
 }
 
+/// `s` without interior NULs, so that it survives as a C string. (XML cannot carry NUL, so in
+/// practice nothing is lost.)
+pub(crate) fn c_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        std::borrow::Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// A C string for `s` (interior NULs replaced).
+pub(crate) fn to_cstring(s: &str) -> std::ffi::CString {
+    let safe = c_safe(s);
+    // After `c_safe` there is no NUL, so this cannot fail; fall back to empty rather than panic.
+    std::ffi::CString::new(safe.as_bytes()).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::error::{xmpp_roster_last_error_code, XMPP_ROSTER_ERR_PANIC};
@@ -211,21 +228,4 @@ mod tests {
         }
         assert_eq!(buf.map(|c| c as u8), *b"hel\0");
     }
-}
-
-/// `s` without interior NULs, so that it survives as a C string. (XML cannot carry NUL, so in
-/// practice nothing is lost.)
-pub(crate) fn c_safe(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.contains('\0') {
-        std::borrow::Cow::Owned(s.replace('\0', "\u{FFFD}"))
-    } else {
-        std::borrow::Cow::Borrowed(s)
-    }
-}
-
-/// A C string for `s` (interior NULs replaced).
-pub(crate) fn to_cstring(s: &str) -> std::ffi::CString {
-    let safe = c_safe(s);
-    // After `c_safe` there is no NUL, so this cannot fail; fall back to empty rather than panic.
-    std::ffi::CString::new(safe.as_bytes()).unwrap_or_default()
 }
