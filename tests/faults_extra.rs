@@ -118,8 +118,8 @@ fn fatal_cases() -> Vec<Fatal> {
             check: |r| is_local_stream_error(r, "policy-violation"),
         },
         Fatal {
-            // Larger than the limit plus one 64 KiB read: a stanza that arrives complete within
-            // one read is not measured against the limit (finding F4 in docs/RELIABILITY.md).
+            // Larger than the limit plus one 64 KiB read, so it is refused before it is complete (a
+            // complete stanza over the limit is refused too since F4 was fixed: fuzz_regressions).
             name: "oversized stanza (limit 4096)",
             max_stanza: Some(4096),
             send: |c| c.send(format!("<message><body>{}</body></message>", "x".repeat(200_000))),
