@@ -335,6 +335,8 @@ typedef void (*xmpp_roster_disconnect_cb)(void *userdata,
  */
 #define XMPP_ROSTER_ERR_PANIC 18
 
+
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
