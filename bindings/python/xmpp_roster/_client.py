@@ -34,6 +34,7 @@ from ._errors import (
     check,
     error_from_code,
 )
+from ._export import decode_export
 from ._types import (
     CHANGES,
     SHOWS,
@@ -344,34 +345,15 @@ _FREE_TRAMPOLINE = _ffi.FREE_FN(_free_userdata)
 
 
 def _export(snapshot: Any) -> List[RosterItem]:
-    """All items of a snapshot from one bulk buffer (no per-item C calls)."""
+    """All items of a snapshot from one bulk buffer (no per-item C calls; see _export.py)."""
     data = c_void_p()
     size = c_size_t()
     check(_lib.xmpp_roster_snapshot_export(snapshot, byref(data), byref(size)))
     if not size.value or not data.value:
         return []
-    fields = ctypes.string_at(data.value, size.value).decode("utf-8", "replace").split("\0")
-    items: List[RosterItem] = []
-    append = items.append
-    subs = SUBSCRIPTIONS
-    end = len(fields) - 1  # the buffer ends with a NUL, so the last field is ""
-    i = 0
-    while i < end:
-        name = fields[i + 1]
-        count = int(fields[i + 5])
-        start = i + 6
-        append(
-            RosterItem(
-                fields[i],
-                None if name == "\x01" else name,
-                subs[int(fields[i + 2])],
-                fields[i + 3] == "1",
-                fields[i + 4] == "1",
-                tuple(fields[start : start + count]),
-            )
-        )
-        i = start + count
-    return items
+    # Decoded straight from the snapshot's buffer (valid until snapshot_free, after this returns):
+    # no copy into a bytes object first.
+    return decode_export((ctypes.c_char * size.value).from_address(data.value))
 
 
 def _free_client(free: Callable[[Any], None], ptr: Any) -> None:
@@ -610,7 +592,8 @@ class Client:
         """The local roster and its version, to save (e.g. to a file) and give to
         :meth:`load_roster` in a later session. Sends nothing; works connected or not.
 
-        ``data`` is bytes in the library's export format; keep ``version`` with it."""
+        ``data`` is bytes in the library's export format (format 2, docs/C-API.md); keep
+        ``version`` with it."""
         snap = _ffi.SnapshotPtr()
         self._call(_lib.xmpp_roster_client_snapshot, byref(snap))
         try:
@@ -633,8 +616,9 @@ class Client:
         not belong to these items makes the client trust the wrong roster.
 
         Raises:
-            InvalidArgumentError: ``data`` is not in the export format (the message says where),
-                or holds a JID that is not bare or appears twice.
+            InvalidArgumentError: ``data`` is not in the export format (the message says where;
+                also data saved by a library older than export format 2), or holds a JID that is
+                not bare or appears twice.
             TypeError: ``data`` is not bytes-like or ``version`` not a str or None.
         """
         if isinstance(data, str) or not isinstance(data, (bytes, bytearray, memoryview)):
