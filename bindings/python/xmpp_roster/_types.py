@@ -159,7 +159,9 @@ class SavedRoster(NamedTuple):
     saved.version)``."""
 
     data: bytes
-    """The items in the library's export format (NUL-separated UTF-8 fields: see
-    docs/C-API.md, ``xmpp_roster_snapshot_export``). Store it as it is; it is checked when loaded."""
+    """The items in the library's export format 2 (six NUL-terminated UTF-8 fields per item: see
+    docs/C-API.md, ``xmpp_roster_snapshot_export``). Store it as it is; it is checked when loaded.
+    Data saved by a library older than format 2 is refused (``InvalidArgumentError``): fetch the
+    whole roster instead."""
     version: Optional[str]
     """The roster version (RFC 6121 §2.6) the items are at, ``None`` if the server gave none."""
