@@ -79,7 +79,8 @@ def test_a_stale_saved_roster_is_replaced_by_the_full_fetch(make_user, connect, 
 def test_load_roster_round_trips_and_checks_its_input(make_user, config_for) -> None:
     client = xmpp_roster.Client(config_for(make_user("alice")))
     assert client.export_roster() == SavedRoster(b"", None)
-    data = b"bob@localhost\0Bob\0" b"3\0" b"0\0" b"0\0" b"2\0Friends\0Work\0" b"carol@localhost\0\x01\0" b"0\0" b"1\0" b"0\0" b"0\0"
+    # Export format 2 (docs/C-API.md): six NUL-terminated fields per item.
+    data = b"bob@localhost\0Bob\0" b"3\0" b"0\0" b"0\0" b"\x01Friends\x01Work\0" b"carol@localhost\0\x01\0" b"0\0" b"1\0" b"0\0" b"\0"
     client.load_roster(bytearray(data), "v7")
     assert client.export_roster() == SavedRoster(data, "v7")
     assert client.roster["bob@localhost"] == RosterItem("bob@localhost", "Bob", Subscription.BOTH, False, False, ("Friends", "Work"))
@@ -87,7 +88,15 @@ def test_load_roster_round_trips_and_checks_its_input(make_user, config_for) -> 
     client.load_roster(memoryview(b""), None)
     assert client.roster == {} and client.roster_version is None
 
-    for bad in (b"no final NUL", b"bob@localhost\0Bob\0" b"7\0" b"0\0" b"0\0" b"0\0", b"bob@localhost/res\0\x01\0" b"0\0" b"0\0" b"0\0" b"0\0", data + data):
+    format1 = b"bob@localhost\0Bob\0" b"3\0" b"0\0" b"0\0" b"2\0Friends\0Work\0"  # the old group count
+    for bad in (
+        b"no final NUL",
+        b"bob@localhost\0Bob\0" b"7\0" b"0\0" b"0\0" b"\0",  # subscription 7
+        b"bob@localhost/res\0\x01\0" b"0\0" b"0\0" b"0\0" b"\0",  # not bare
+        b"bob@localhost\0Bob\0" b"3\0" b"0\0" b"0\0" b"Friends\0",  # a group without its \x01
+        format1,
+        data + data,  # every JID twice
+    ):
         with pytest.raises(xmpp_roster.InvalidArgumentError) as info:
             client.load_roster(bad, None)
         assert "bad snapshot data" in info.value.message
