@@ -886,16 +886,47 @@ static void test_roster_life_cycle(void) {
     CHECK(xmpp_roster_snapshot_item(snap, 2) == NULL);
     CHECK(xmpp_roster_snapshot_find(snap, "tybalt@localhost") == NULL && xmpp_roster_last_error_code() == XMPP_ROSTER_ERR_NOT_FOUND);
 
-    /* the bulk export, parsed as a binding would */
+    /* the bulk export (format 2: six fields per item, each ending in NUL; groups each preceded
+     * by \x01), parsed as a binding would */
     const uint8_t *data = NULL;
     size_t len = 0, pos = 0;
     CHECK_RC(xmpp_roster_snapshot_export(snap, &data, &len), XMPP_ROSTER_OK);
-    static const char *const want[] = {"romeo@localhost", "Romeo", "0", "0", "0", "2", "Friends", "Montague",
-                                       "nurse@localhost", "\x01", "0", "0", "0", "0"};
+    static const char *const want[] = {"romeo@localhost", "Romeo", "0", "0", "0", "\x01" "Friends\x01" "Montague",
+                                       "nurse@localhost", "\x01", "0", "0", "0", ""};
     char field[256];
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         CHECK(export_field(data, len, &pos, field, sizeof field));
         CHECK_STR(field, want[i]);
+    }
+    CHECK(pos == len);
+    size_t nuls = 0;
+    for (size_t i = 0; i < len; i++) nuls += data[i] == 0;
+    CHECK(nuls == 6 * xmpp_roster_snapshot_len(snap) && len > 0 && data[len - 1] == 0);
+    /* every item's fields against its accessors, groups split on \x01 */
+    pos = 0;
+    for (size_t i = 0; i < xmpp_roster_snapshot_len(snap); i++) {
+        const xmpp_roster_item *it = xmpp_roster_snapshot_item(snap, i);
+        char jid_f[256], name_f[256], sub_f[8], ask_f[8], approved_f[8], groups_f[256];
+        CHECK(export_field(data, len, &pos, jid_f, sizeof jid_f) && export_field(data, len, &pos, name_f, sizeof name_f) &&
+              export_field(data, len, &pos, sub_f, sizeof sub_f) && export_field(data, len, &pos, ask_f, sizeof ask_f) &&
+              export_field(data, len, &pos, approved_f, sizeof approved_f) &&
+              export_field(data, len, &pos, groups_f, sizeof groups_f));
+        CHECK_STR(jid_f, xmpp_roster_item_jid(it));
+        if (xmpp_roster_item_name(it) == NULL) CHECK_STR(name_f, "\x01");
+        else CHECK_STR(name_f, xmpp_roster_item_name(it));
+        CHECK(strlen(sub_f) == 1 && (uint32_t)(sub_f[0] - '0') == xmpp_roster_item_subscription(it));
+        CHECK_STR(ask_f, xmpp_roster_item_ask(it) ? "1" : "0");
+        CHECK_STR(approved_f, xmpp_roster_item_approved(it) ? "1" : "0");
+        size_t g = 0;
+        for (const char *p = groups_f; *p; g++) {
+            CHECK(*p == '\x01');
+            const char *start = p + 1, *end = strchr(start, '\x01');
+            size_t n = end ? (size_t)(end - start) : strlen(start);
+            const char *group = xmpp_roster_item_group(it, g);
+            CHECK(group != NULL && strlen(group) == n && memcmp(group, start, n) == 0);
+            p = start + n;
+        }
+        CHECK(g == xmpp_roster_item_group_count(it));
     }
     CHECK(pos == len);
 
