@@ -634,17 +634,18 @@ bool xmpp_roster_client_supports_preapproval(const xmpp_roster_client *client);
 bool xmpp_roster_client_supports_roster_versioning(const xmpp_roster_client *client);
 
 /**
- * Copies the local roster as it is now into a new snapshot and writes it to `*out`. The
- * snapshot is owned by the caller (free with `xmpp_roster_snapshot_free`) and is independent of
- * the client: later changes do not show in it, and it outlives the client.
+ * Takes the local roster as it is now as a new snapshot and writes it to `*out`. The snapshot is
+ * owned by the caller (free with `xmpp_roster_snapshot_free`) and is independent of the client:
+ * later changes do not show in it, and it outlives the client. O(1): the snapshot shares the
+ * client's data, which the client copies if it changes while snapshots share it.
  * Errors: NULL_PARAMETER, BUSY.
  */
 xmpp_roster_result xmpp_roster_client_snapshot(xmpp_roster_client *client,
                                                xmpp_roster_snapshot **out);
 
 /**
- * Replaces the client's local roster with the items and version of `snapshot` (copied; the
- * snapshot stays the caller's), typically one saved by an earlier run and rebuilt with
+ * Replaces the client's local roster with the items and version of `snapshot` (shared in O(1);
+ * the snapshot stays the caller's and never changes), typically one saved by an earlier run and rebuilt with
  * `xmpp_roster_snapshot_import`. The next `xmpp_roster_client_fetch` then sends that version, and
  * a server with roster versioning answers "unchanged" when nothing changed since. Allowed before
  * connecting and between calls. Errors: NULL_PARAMETER, BUSY.
@@ -687,12 +688,14 @@ const char *xmpp_roster_snapshot_version(const xmpp_roster_snapshot *snapshot);
 /**
  * The whole snapshot in one buffer, for bindings that want no per-item calls. Writes a pointer
  * to the buffer (owned by the snapshot, valid until `xmpp_roster_snapshot_free`; never NULL,
- * even when empty) to `*data` and its length in bytes to `*len`.
+ * even when empty) to `*data` and its length in bytes to `*len`. The buffer is laid out on the
+ * first call (O(roster size)); later calls return the same buffer.
  *
- * Layout, for each item in index order, each field followed by one '\0':
- * jid, name (the single byte '\x01' when the item has no name), subscription ('0'..'3', as
- * `XMPP_ROSTER_SUBSCRIPTION_*`), ask ('0'/'1'), approved ('0'/'1'), the group count in decimal,
- * then each group. Errors: NULL_PARAMETER.
+ * Layout ("format 2"): for each item in index order, exactly six fields, each followed by one
+ * '\0': jid; name (the single byte '\x01' when the item has no name); subscription ('0'..'3', as
+ * `XMPP_ROSTER_SUBSCRIPTION_*`); ask ('0'/'1'); approved ('0'/'1'); groups, each group preceded
+ * by one '\x01' byte ("" for none). So the buffer holds 6 NULs per item and ends with one. XML
+ * cannot carry '\0' or '\x01', so neither occurs inside a field. Errors: NULL_PARAMETER.
  */
 xmpp_roster_result xmpp_roster_snapshot_export(const xmpp_roster_snapshot *snapshot,
                                                const uint8_t **data,

@@ -17,7 +17,8 @@ use crate::config::{Config, TlsMode};
 use crate::error::{Error, Result, StanzaError};
 use crate::event::{Event, PresenceInfo, Show, SubscriptionKind};
 use crate::jid::{normalize_bare, Jid};
-use crate::roster::{Roster, RosterChange, RosterItem, RosterSnapshot};
+use crate::nul_string::NulString;
+use crate::roster::{Roster, RosterBuilder, RosterChange, RosterItem, RosterSnapshot};
 use crate::roster_decode::{self, RosterIq, WireItem};
 use crate::sasl::{self, Mechanism, Scram};
 use crate::transport::{self, Conn, Interrupter, TlsSettings, Waker};
@@ -65,6 +66,10 @@ struct Session {
 enum Incoming {
     Header(Vec<(String, String)>),
     Roster(RosterIq),
+    /// The head of a roster `<iq/>` whose items are still arriving (see `Framer::want_heads`).
+    RosterHead(RosterIq),
+    /// A fetch result decoded item by item as it arrived: the head and the new roster.
+    RosterItems(RosterIq, RosterBuilder),
     Element(Element),
     End,
 }
@@ -501,7 +506,24 @@ impl Client {
     fn try_read_incoming(&mut self, deadline: Instant) -> Result<Option<Incoming>> {
         loop {
             let session = self.session.as_mut().ok_or(Error::NotConnected)?;
+            let client_ns = session.scope.default_ns() == Some(ns::CLIENT);
             let decoded = match session.framer.next_frame() {
+                // The start of a roster iq: the fetch that waits for it reads its items as they
+                // come (`read_roster_items`); anyone else lets the framer deliver it whole.
+                Ok(Some(Frame::Head(bytes))) => match roster_decode::decode_roster_head(bytes).filter(|_| client_ns) {
+                    Some(head) => Ok(Some(Incoming::RosterHead(head))),
+                    None => continue,
+                },
+                // The rest of a fetch result whose call ended early (timeout, interrupt): checked
+                // like any stanza, then dropped, as any late result is.
+                Ok(Some(Frame::Child(bytes))) => match roster_decode::decode_roster_child(bytes, &session.scope) {
+                    Ok(_) => continue,
+                    Err(e) => Err(e),
+                },
+                Ok(Some(Frame::Tail(bytes))) => match roster_decode::check_roster_tail(bytes) {
+                    Ok(()) => continue,
+                    Err(e) => Err(e),
+                },
                 Ok(Some(Frame::StreamStart(tag))) => parse_start_tag(tag).map(|(name, attrs)| {
                     if crate::xml::element::split_qname(&name).1 == "stream" {
                         Some(Incoming::Header(attrs))
@@ -535,22 +557,63 @@ impl Client {
                 Ok(Some(incoming)) => return Ok(Some(incoming)),
                 Ok(None) => {}
             }
-            // Nothing complete is buffered: answer what was handled before waiting for more.
-            self.flush(deadline)?;
+            if !self.read_more(deadline)? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Reads from the network into the framer once. `Ok(false)` at the deadline.
+    fn read_more(&mut self, deadline: Instant) -> Result<bool> {
+        // Nothing complete is buffered: answer what was handled before waiting for more.
+        self.flush(deadline)?;
+        let session = self.session.as_mut().ok_or(Error::NotConnected)?;
+        match session.conn.read_into(&mut session.framer, deadline, &self.waker) {
+            Ok(0) => {
+                let why = if session.framer.has_partial() {
+                    "the connection was reset in the middle of a stanza"
+                } else {
+                    "the server closed the connection"
+                };
+                Err(self.lose_connection(Error::Disconnected(why.into())))
+            }
+            Ok(_) => Ok(true),
+            Err(Error::Timeout) => Ok(false),
+            Err(Error::Interrupted) => Err(Error::Interrupted),
+            Err(e) => Err(self.lose_connection(e)),
+        }
+    }
+
+    /// Reads the items of the fetch result whose head just arrived, each decoded and indexed as
+    /// soon as it is complete: the result is never buffered whole, and decoding overlaps with
+    /// the server still sending.
+    fn read_roster_items(&mut self, deadline: Instant) -> Result<RosterBuilder> {
+        let mut builder = self.roster.builder();
+        self.session.as_mut().ok_or(Error::NotConnected)?.framer.split_children();
+        loop {
             let session = self.session.as_mut().ok_or(Error::NotConnected)?;
-            match session.conn.read_into(&mut session.framer, deadline, &self.waker) {
-                Ok(0) => {
-                    let why = if session.framer.has_partial() {
-                        "the connection was reset in the middle of a stanza"
-                    } else {
-                        "the server closed the connection"
-                    };
-                    return Err(self.lose_connection(Error::Disconnected(why.into())));
+            let step = match session.framer.next_frame() {
+                Ok(Some(Frame::Child(bytes))) => roster_decode::decode_roster_child(bytes, &session.scope).map(|item| {
+                    if let Some(WireItem::Item(item)) = item {
+                        builder.push(item);
+                    }
+                    false
+                }),
+                Ok(Some(Frame::Tail(bytes))) => roster_decode::check_roster_tail(bytes).map(|()| true),
+                // After `split_children` the framer hands out only children, then the tail.
+                Ok(Some(_)) => Err(Error::local_stream("internal-server-error", "roster result framing lost")),
+                Ok(None) => {
+                    if !self.read_more(deadline)? {
+                        return Err(Error::Timeout);
+                    }
+                    continue;
                 }
-                Ok(_) => {}
-                Err(Error::Timeout) => return Ok(None),
-                Err(Error::Interrupted) => return Err(Error::Interrupted),
-                Err(e) => return Err(self.lose_connection(e)),
+                Err(e) => Err(e),
+            };
+            match step {
+                Ok(true) => return Ok(builder),
+                Ok(false) => {}
+                Err(e) => return Err(self.fail_stream(e)),
             }
         }
     }
@@ -625,7 +688,7 @@ impl Client {
         loop {
             let incoming = self.read_incoming(deadline)?;
             let is_response = match &incoming {
-                Incoming::Roster(iq) => iq.iq_type == "result" && iq.id == id && self.sender_ok(iq.from.as_deref(), expect),
+                Incoming::Roster(iq) | Incoming::RosterHead(iq) => iq.iq_type == "result" && iq.id == id && self.sender_ok(iq.from.as_deref(), expect),
                 Incoming::Element(el) => {
                     el.is("iq", ns::CLIENT)
                         && matches!(el.attr("type"), Some("result") | Some("error"))
@@ -635,6 +698,13 @@ impl Client {
                 _ => false,
             };
             if is_response {
+                let incoming = match incoming {
+                    Incoming::RosterHead(head) => {
+                        let builder = self.read_roster_items(deadline)?;
+                        Incoming::RosterItems(head, builder)
+                    }
+                    other => other,
+                };
                 self.flush(deadline)?;
                 return Ok(incoming);
             }
@@ -660,8 +730,9 @@ impl Client {
             Incoming::Element(el) if el.is("iq", ns::CLIENT) => self.handle_iq(&el),
             Incoming::Element(el) if el.is("presence", ns::CLIENT) => self.handle_presence(&el),
             Incoming::Header(_) => return Err(self.fail_stream(Error::local_stream("not-well-formed", "a second stream header"))),
-            // Results nobody waits for (late, or timed out), messages, unknown top-level elements.
-            Incoming::Roster(_) | Incoming::Element(_) | Incoming::End => {}
+            // Results nobody waits for (late, or timed out), messages, unknown top-level elements;
+            // a head nobody waits for: the whole stanza follows.
+            Incoming::Roster(_) | Incoming::RosterHead(_) | Incoming::RosterItems(..) | Incoming::Element(_) | Incoming::End => {}
         }
         Ok(())
     }
@@ -708,14 +779,14 @@ impl Client {
         };
         self.reply_result(&iq.id, from);
         let pushed_jid = match &item {
-            WireItem::Item(i) => i.jid.clone(),
-            WireItem::Remove(j) => j.clone(),
-            WireItem::Invalid(_) => String::new(),
+            WireItem::Item(i) => &*i.jid,
+            WireItem::Remove(j) => j.as_str(),
+            WireItem::Invalid(_) => "",
         };
-        if self.awaiting_push.as_deref() == Some(pushed_jid.as_str()) {
+        if self.awaiting_push.as_deref() == Some(pushed_jid) {
             self.push_seen = true;
         }
-        self.roster.set_version(iq.ver.clone());
+        self.roster.set_version(iq.ver.as_deref());
         match item {
             WireItem::Item(item) => {
                 if let Some(change) = self.roster.apply(item.clone()) {
@@ -823,10 +894,24 @@ impl Client {
         }
         iq.push_str("/></iq>");
         self.send_raw(&iq, deadline)?;
-        match self.wait_response(&id, ExpectFrom::Account, deadline)? {
+        // Big results are decoded while they arrive (see `read_roster_items`).
+        self.set_want_heads(true);
+        let response = self.wait_response(&id, ExpectFrom::Account, deadline);
+        self.set_want_heads(false);
+        match response? {
+            Incoming::RosterItems(head, builder) => {
+                self.roster.install(builder, head.ver.map(NulString::from));
+                self.roster_interested = true;
+                Ok(Fetched::Full)
+            }
             Incoming::Roster(result) => {
-                let items = result.items.into_iter().filter_map(|i| if let WireItem::Item(item) = i { Some(item) } else { None }).collect();
-                self.roster.replace(result.ver, items);
+                let mut builder = self.roster.builder();
+                for item in result.items {
+                    if let WireItem::Item(item) = item {
+                        builder.push(item);
+                    }
+                }
+                self.roster.install(builder, result.ver.map(NulString::from));
                 self.roster_interested = true;
                 Ok(Fetched::Full)
             }
@@ -836,6 +921,12 @@ impl Client {
                 Ok(Fetched::Unchanged)
             }
             _ => Err(Error::NotConnected),
+        }
+    }
+
+    fn set_want_heads(&mut self, on: bool) {
+        if let Some(s) = self.session.as_mut() {
+            s.framer.want_heads(on);
         }
     }
 
@@ -880,9 +971,9 @@ impl Client {
         let local = {
             let old = self.roster.get(jid.as_str()).cloned().unwrap_or_default();
             RosterItem {
-                jid: jid.as_str().to_string(),
-                name: name.map(str::to_string),
-                groups: unique.iter().map(|g| g.to_string()).collect(),
+                jid: jid.as_str().into(),
+                name: name.map(NulString::from),
+                groups: unique.iter().map(|g| NulString::from(*g)).collect(),
                 ..old
             }
         };

@@ -6,6 +6,7 @@
 //! that stores positions only (no second copy of each JID).
 
 use crate::jid::normalize_bare;
+use crate::nul_string::NulString;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -43,13 +44,14 @@ impl Subscription {
     }
 }
 
-/// One contact in the roster.
+/// One contact in the roster. Its strings are [`NulString`]s (they deref to `&str`), so the C API
+/// lends them out without copying.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RosterItem {
     /// The contact's bare JID, normalised (lower-case local and domain parts).
-    pub jid: String,
+    pub jid: NulString,
     /// The name the user gave the contact, if any.
-    pub name: Option<String>,
+    pub name: Option<NulString>,
     pub subscription: Subscription,
     /// True when a subscription request to the contact is pending (`ask='subscribe'`).
     pub ask: bool,
@@ -57,7 +59,7 @@ pub struct RosterItem {
     pub approved: bool,
     /// The groups the contact is in: sorted, without duplicates (groups are a set; servers
     /// differ in the order they send them).
-    pub groups: Vec<String>,
+    pub groups: Vec<NulString>,
 }
 
 /// What a roster push or change did to the local roster.
@@ -73,7 +75,7 @@ struct RosterData {
     items: Vec<RosterItem>,
     /// Positions into `items`, hashed by the item's JID.
     index: HashTable<usize>,
-    version: Option<String>,
+    version: Option<NulString>,
 }
 
 /// An immutable view of the roster at one moment. Cheap to make and to clone; it stays as it was
@@ -86,7 +88,7 @@ pub struct RosterSnapshot {
 
 fn find_in(data: &RosterData, hasher: &DefaultHashBuilder, jid: &str) -> Option<usize> {
     let hash = hasher.hash_one(jid);
-    data.index.find(hash, |&i| data.items[i].jid == jid).copied()
+    data.index.find(hash, |&i| *data.items[i].jid == *jid).copied()
 }
 
 impl RosterSnapshot {
@@ -113,6 +115,10 @@ impl RosterSnapshot {
     pub fn version(&self) -> Option<&str> {
         self.data.version.as_deref()
     }
+    /// The version with its NUL, for the C API.
+    pub(crate) fn version_nul(&self) -> Option<&NulString> {
+        self.data.version.as_ref()
+    }
 }
 
 /// The local roster, plus the roster version the server last reported. Read it through
@@ -134,9 +140,19 @@ impl Roster {
     /// Items whose JID is not a normalised bare JID are dropped; for duplicates the last one wins.
     pub fn from_items(version: Option<String>, items: Vec<RosterItem>) -> Roster {
         let mut r = Roster::default();
-        let valid = items.into_iter().filter(|i| normalize_bare(&i.jid).is_some_and(|n| n == i.jid.as_str())).collect();
-        r.replace(version, valid);
+        let mut builder = r.builder();
+        for item in items {
+            if normalize_bare(&item.jid).is_some_and(|n| n == item.jid.as_str()) {
+                builder.push(item);
+            }
+        }
+        r.install(builder, version.map(NulString::from));
         r
+    }
+
+    /// The roster `snapshot` holds, e.g. to load into a client: O(1), nothing is copied.
+    pub fn from_snapshot(snapshot: RosterSnapshot) -> Roster {
+        Roster { current: snapshot }
     }
 
     /// An immutable copy of the roster now, in O(1): later changes copy the data instead.
@@ -148,18 +164,24 @@ impl Roster {
         Arc::make_mut(&mut self.current.data)
     }
 
-    /// Replaces the whole roster (a full fetch result).
-    pub(crate) fn replace(&mut self, version: Option<String>, items: Vec<RosterItem>) {
-        let mut data = RosterData { items: Vec::with_capacity(items.len()), index: HashTable::with_capacity(items.len()), version };
-        for item in items {
-            upsert(&mut data, &self.current.hasher, item);
-        }
+    /// A builder for a whole new roster (a full fetch result), filled item by item as they are
+    /// decoded, then put in place with [`install`](Self::install).
+    pub(crate) fn builder(&self) -> RosterBuilder {
+        RosterBuilder { data: RosterData::default(), hasher: self.current.hasher.clone() }
+    }
+
+    /// Replaces the whole roster with what `builder` holds.
+    pub(crate) fn install(&mut self, builder: RosterBuilder, version: Option<NulString>) {
+        let mut data = builder.data;
+        data.version = version;
         self.current.data = Arc::new(data);
     }
 
-    pub(crate) fn set_version(&mut self, version: Option<String>) {
-        if version.is_some() && version != self.current.data.version {
-            self.data_mut().version = version;
+    pub(crate) fn set_version(&mut self, version: Option<&str>) {
+        if let Some(v) = version {
+            if self.current.data.version.as_deref() != Some(v) {
+                self.data_mut().version = Some(v.into());
+            }
         }
     }
 
@@ -201,16 +223,39 @@ impl Roster {
     }
 }
 
-fn upsert(data: &mut RosterData, hasher: &DefaultHashBuilder, item: RosterItem) {
-    if let Some(i) = find_in(data, hasher, &item.jid) {
-        data.items[i] = item;
-        return;
+/// A new roster being filled (see [`Roster::builder`]): items are indexed as they arrive; for a
+/// JID that comes twice the last item wins.
+pub(crate) struct RosterBuilder {
+    data: RosterData,
+    hasher: DefaultHashBuilder,
+}
+
+impl RosterBuilder {
+    /// Adds `item`; false when it replaced an item with the same JID.
+    pub(crate) fn push(&mut self, item: RosterItem) -> bool {
+        upsert(&mut self.data, &self.hasher, item)
     }
+    pub(crate) fn len(&self) -> usize {
+        self.data.items.len()
+    }
+}
+
+/// Inserts `item`, or replaces the item with its JID. True when it was new.
+fn upsert(data: &mut RosterData, hasher: &DefaultHashBuilder, item: RosterItem) -> bool {
     let hash = hasher.hash_one(item.jid.as_str());
-    let pos = data.items.len();
-    data.items.push(item);
     let items = &data.items;
-    data.index.insert_unique(hash, pos, |&i| hasher.hash_one(items[i].jid.as_str()));
+    match data.index.entry(hash, |&i| *items[i].jid == *item.jid, |&i| hasher.hash_one(items[i].jid.as_str())) {
+        hashbrown::hash_table::Entry::Occupied(e) => {
+            let i = *e.get();
+            data.items[i] = item;
+            false
+        }
+        hashbrown::hash_table::Entry::Vacant(e) => {
+            e.insert(items.len());
+            data.items.push(item);
+            true
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@
 //! children, CDATA, malformed markup) makes it step aside, and the general element tree decodes
 //! the stanza with full XML and namespace checks. A test holds the two to identical output.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::jid::normalize_bare;
+use crate::nul_string::NulString;
 use crate::roster::{RosterItem, Subscription};
 use crate::xml::element::{parse_element, Scope};
 use crate::xml::{ns, Element};
@@ -54,28 +55,48 @@ pub fn decode_common_shape(bytes: &[u8]) -> Option<RosterIq> {
     fast::decode(std::str::from_utf8(bytes).ok()?)
 }
 
+/// The start of a roster `<iq/>`, `<iq ...><query xmlns='jabber:iq:roster' ...>`, of the common
+/// shape: what the client needs to know whether this is the fetch result it waits for, before the
+/// items arrive. `None` for anything else (the stanza is then decoded whole when complete).
+pub fn decode_roster_head(bytes: &[u8]) -> Option<RosterIq> {
+    fast::decode_head(std::str::from_utf8(bytes).ok()?)
+}
+
+/// Decodes one child of a roster query whose head [`decode_roster_head`] accepted, e.g. one
+/// `<item/>` of a fetch result decoded as it arrives. `stream_scope` is the stream's scope.
+/// `Ok(None)` for a child that is not a roster `<item/>` (ignored, as in a whole stanza).
+pub fn decode_roster_child(bytes: &[u8], stream_scope: &Scope) -> Result<Option<WireItem>> {
+    // The character data before the child (white space, in practice) is checked, then ignored.
+    let lt = memchr::memchr(b'<', bytes).unwrap_or(bytes.len());
+    let (text, bytes) = bytes.split_at(lt);
+    if !text.iter().all(u8::is_ascii_whitespace) {
+        std::str::from_utf8(text).ok().and_then(fast::text_ok).ok_or_else(|| Error::local_stream("not-well-formed", "bad character data in a roster query"))?;
+    }
+    if let Some(item) = std::str::from_utf8(bytes).ok().and_then(fast::decode_item) {
+        return Ok(Some(item));
+    }
+    let mut scope = stream_scope.clone();
+    scope.declare_from(&[("xmlns".to_string(), ns::ROSTER.to_string())]);
+    let el = parse_element(bytes, &scope)?;
+    Ok(el.is("item", ns::ROSTER).then(|| item_from_element(&el)))
+}
+
+/// Checks the end of a roster `<iq/>` decoded child by child: `</query>` then `</iq>`, with only
+/// character data around them (anything else after the items is refused with `bad-format`).
+pub fn check_roster_tail(bytes: &[u8]) -> Result<()> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(fast::check_tail)
+        .ok_or_else(|| Error::local_stream("bad-format", "a roster result must end with </query></iq> after its items"))
+}
+
 /// Decodes an element tree that is an `<iq/>` with a roster query.
 pub fn from_element(el: &Element) -> Option<RosterIq> {
     if !el.is("iq", ns::CLIENT) {
         return None;
     }
     let query = el.child("query", ns::ROSTER)?;
-    let items = query
-        .children
-        .iter()
-        .filter(|c| c.is("item", ns::ROSTER))
-        .map(|it| {
-            let groups = it.children.iter().filter(|c| c.is("group", ns::ROSTER)).map(|g| g.text.clone()).collect();
-            make_item(
-                it.attr("jid"),
-                it.attr("name").map(str::to_string),
-                it.attr("subscription"),
-                it.attr("ask") == Some("subscribe"),
-                matches!(it.attr("approved"), Some("true") | Some("1")),
-                groups,
-            )
-        })
-        .collect();
+    let items = query.children.iter().filter(|c| c.is("item", ns::ROSTER)).map(item_from_element).collect();
     Some(RosterIq {
         iq_type: el.attr("type").unwrap_or_default().to_string(),
         id: el.attr("id").unwrap_or_default().to_string(),
@@ -85,8 +106,20 @@ pub fn from_element(el: &Element) -> Option<RosterIq> {
     })
 }
 
+fn item_from_element(it: &Element) -> WireItem {
+    let groups = it.children.iter().filter(|c| c.is("group", ns::ROSTER)).map(|g| NulString::from(&g.text)).collect();
+    make_item(
+        it.attr("jid"),
+        it.attr("name").map(NulString::from),
+        it.attr("subscription"),
+        it.attr("ask") == Some("subscribe"),
+        matches!(it.attr("approved"), Some("true") | Some("1")),
+        groups,
+    )
+}
+
 /// Turns an item's decoded attributes into what it means for the roster (both decoders).
-fn make_item(jid: Option<&str>, name: Option<String>, subscription: Option<&str>, ask: bool, approved: bool, mut groups: Vec<String>) -> WireItem {
+fn make_item(jid: Option<&str>, name: Option<NulString>, subscription: Option<&str>, ask: bool, approved: bool, mut groups: Vec<NulString>) -> WireItem {
     let Some(raw_jid) = jid else {
         return WireItem::Invalid("item without a jid".into());
     };
@@ -102,12 +135,12 @@ fn make_item(jid: Option<&str>, name: Option<String>, subscription: Option<&str>
         },
     };
     canonical_groups(&mut groups);
-    WireItem::Item(RosterItem { jid: jid.into_owned(), name, subscription, ask, approved, groups })
+    WireItem::Item(RosterItem { jid: jid.into(), name, subscription, ask, approved, groups })
 }
 
 /// Sorts and de-duplicates groups in O(k log k) (a contains() check per group would let a
 /// hostile item with many groups cost quadratic time).
-pub(crate) fn canonical_groups(groups: &mut Vec<String>) {
+pub(crate) fn canonical_groups<T: Ord>(groups: &mut Vec<T>) {
     if groups.len() > 1 {
         groups.sort_unstable();
         groups.dedup();
@@ -223,20 +256,19 @@ mod fast {
         if !raw.bytes().any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r')) {
             return Some(Cow::Borrowed(raw));
         }
-        let mut out = String::with_capacity(raw.len());
+        let mut out = String::with_capacity(raw.len() + 1);
         decode_into(&mut out, raw, true)?;
         Some(Cow::Owned(out))
     }
 
     /// Character data: line ends normalised, references resolved.
-    fn text_value(raw: &str) -> Option<String> {
-        let mut out = String::with_capacity(raw.len());
+    fn text_value(raw: &str) -> Option<NulString> {
         if !raw.bytes().any(|b| b == b'&' || b == b'\r') {
-            out.push_str(raw);
-            return Some(out);
+            return Some(NulString::from(raw));
         }
+        let mut out = String::with_capacity(raw.len() + 1);
         decode_into(&mut out, raw, false)?;
-        Some(out)
+        Some(NulString::from(out))
     }
 
     /// One pass over `raw`: `\r\n` and `\r` become `\n` (in attributes, tabs and line ends
@@ -312,8 +344,9 @@ mod fast {
         (!name.contains(':') && name != "xmlns").then_some(())
     }
 
-    pub(super) fn decode(s: &str) -> Option<RosterIq> {
-        let mut c = Cursor { s, i: 0 };
+    /// `<iq ...>` WS? `<query xmlns='jabber:iq:roster' ...>`: the iq's attributes and the
+    /// query's version. The bool is true when the query is empty (`<query/>`).
+    fn head(c: &mut Cursor<'_>) -> Option<(RosterIq, bool)> {
         c.open("iq")?;
         let mut iq = RosterIq { iq_type: String::new(), id: String::new(), from: None, ver: None, items: Vec::new() };
         let mut seen = [false; 5];
@@ -352,17 +385,51 @@ mod fast {
             }
             Some(())
         })?;
-        if !query_ns {
-            return None;
+        query_ns.then_some((iq, query_empty))
+    }
+
+    pub(super) fn decode_head(s: &str) -> Option<RosterIq> {
+        let mut c = Cursor { s, i: 0 };
+        let (iq, query_empty) = head(&mut c)?;
+        (!query_empty && c.i == s.len()).then_some(iq)
+    }
+
+    /// Character data that decodes (no unknown entity, no bad character reference).
+    pub(super) fn text_ok(raw: &str) -> Option<()> {
+        if raw.contains('&') {
+            decode_into(&mut String::new(), raw, false)?;
         }
+        Some(())
+    }
+
+    /// `</query>` and `</iq>`, with character data around them.
+    pub(super) fn check_tail(s: &str) -> Option<()> {
+        let mut c = Cursor { s, i: 0 };
+        text_ok(c.text())?;
+        c.close("query")?;
+        text_ok(c.text())?;
+        c.close("iq")?;
+        (c.i == s.len()).then_some(())
+    }
+
+    pub(super) fn decode_item(s: &str) -> Option<WireItem> {
+        let mut c = Cursor { s, i: 0 };
+        let item = item(&mut c, &mut Vec::new())?;
+        (c.i == s.len()).then_some(item)
+    }
+
+    pub(super) fn decode(s: &str) -> Option<RosterIq> {
+        let mut c = Cursor { s, i: 0 };
+        let (mut iq, query_empty) = head(&mut c)?;
         if !query_empty {
+            let mut groups = Vec::new();
             loop {
                 c.skip_ws();
                 if c.s[c.i..].starts_with("</") {
                     c.close("query")?;
                     break;
                 }
-                iq.items.push(item(&mut c)?);
+                iq.items.push(item(&mut c, &mut groups)?);
             }
         }
         c.close("iq")?;
@@ -370,7 +437,8 @@ mod fast {
         (c.i == s.len()).then_some(iq)
     }
 
-    fn item(c: &mut Cursor<'_>) -> Option<WireItem> {
+    /// One `<item/>`. `groups` is scratch space, left empty.
+    fn item(c: &mut Cursor<'_>, groups: &mut Vec<NulString>) -> Option<WireItem> {
         c.open("item")?;
         let (mut jid, mut name, mut subscription, mut ask, mut approved) = (None, None, None, None, None);
         let empty = c.attrs(|attr, raw| {
@@ -389,7 +457,7 @@ mod fast {
             *slot = Some(attr_value(raw)?);
             Some(())
         })?;
-        let mut groups = Vec::new();
+        groups.clear();
         if !empty {
             loop {
                 c.skip_ws();
@@ -399,7 +467,7 @@ mod fast {
                 }
                 c.open("group")?;
                 if c.attrs(|_, _| None)? {
-                    groups.push(String::new());
+                    groups.push(NulString::default());
                     continue;
                 }
                 let raw = c.text();
@@ -407,9 +475,11 @@ mod fast {
                 c.close("group")?;
             }
         }
+        // Collected from a drain: an allocation of exactly the number of groups.
+        let groups = groups.drain(..).collect();
         Some(make_item(
             jid.as_deref(),
-            name.map(Cow::into_owned),
+            name.map(NulString::from),
             subscription.as_deref(),
             ask.as_deref() == Some("subscribe"),
             matches!(approved.as_deref(), Some("true") | Some("1")),

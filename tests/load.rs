@@ -115,7 +115,7 @@ fn run_client(p: &Prosody, i: usize, items: usize, start: &Barrier) -> Result<Ti
 }
 
 fn check_roster(client: &Client, want: &BTreeSet<String>, owner: &str, i: usize) -> Result<(), String> {
-    let got: BTreeSet<String> = client.roster().items().iter().map(|it| it.jid.clone()).collect();
+    let got: BTreeSet<String> = client.roster().items().iter().map(|it| it.jid.to_string()).collect();
     if &got != want {
         return Err(format!("client {i}: roster {got:?}, expected {want:?}"));
     }

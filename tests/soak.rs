@@ -62,7 +62,7 @@ fn cycle(n: u64, client: &mut Client, editor: &mut Client, cache: &mut Roster) -
     client
         .set_item(&mine, Some(&format!("cycle {n}")), &["Soak"])
         .map_err(|e| format!("set_item: {e}"))?;
-    if client.roster().get(&mine).and_then(|i| i.name.clone()) != Some(format!("cycle {n}")) {
+    if client.roster().get(&mine).and_then(|i| i.name.clone()) != Some(format!("cycle {n}").into()) {
         return Err(format!("cycle {n}: set_item not applied"));
     }
     // A change by the second session arrives as a push.

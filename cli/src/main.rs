@@ -140,7 +140,7 @@ fn list(s: &mut Session, a: &ListArgs) -> CliResult<()> {
     });
     let items: Vec<&RosterItem> = sorted(roster.items())
         .into_iter()
-        .filter(|i| a.group.as_ref().map_or(true, |g| i.groups.contains(g)))
+        .filter(|i| a.group.as_ref().map_or(true, |g| i.groups.iter().any(|x| x == g)))
         .filter(|i| wanted_sub.map_or(true, |w| i.subscription == w))
         .collect();
     if a.json {
@@ -185,6 +185,10 @@ fn show(s: &mut Session, jid: &str, json: bool) -> CliResult<()> {
     }
 }
 
+fn strings(groups: &[xmpp_roster::NulString]) -> Vec<String> {
+    groups.iter().map(|g| g.to_string()).collect()
+}
+
 /// Sets name and groups and reports what the roster now says.
 fn set(
     s: &mut Session,
@@ -203,9 +207,9 @@ fn set(
         .get(jid)
         .cloned()
         .unwrap_or_else(|| RosterItem {
-            jid: jid.to_string(),
+            jid: jid.into(),
             name: name.map(Into::into),
-            groups: groups.to_vec(),
+            groups: groups.iter().map(Into::into).collect(),
             ..Default::default()
         });
     out(&format!(
@@ -226,13 +230,13 @@ fn add(s: &mut Session, jid: &str, name: Option<String>, groups: Vec<String>) ->
     let (name, groups) = match s.client.roster().get(&jid) {
         // Adding to a contact that is there keeps what it had.
         Some(old) => {
-            let mut all = old.groups.clone();
+            let mut all: Vec<String> = old.groups.iter().map(|g| g.to_string()).collect();
             for g in groups {
                 if !all.contains(&g) {
                     all.push(g);
                 }
             }
-            (name.or_else(|| old.name.clone()), all)
+            (name.or_else(|| old.name.as_deref().map(str::to_string)), all)
         }
         None => (name, groups),
     };
@@ -253,7 +257,7 @@ fn rename(s: &mut Session, jid: &str, name: String) -> CliResult<()> {
         s,
         &jid,
         Some(name.as_str()).filter(|n| !n.is_empty()),
-        &old.groups,
+        &strings(&old.groups),
         "renaming",
     )
 }
@@ -262,7 +266,7 @@ fn change_groups(s: &mut Session, jid: &str, groups: &[String], add: bool) -> Cl
     let jid = contact_jid(jid)?;
     s.fetch()?;
     let old = current(s, &jid)?;
-    let mut new = old.groups.clone();
+    let mut new = strings(&old.groups);
     for g in groups {
         if add && !new.contains(g) {
             new.push(g.clone());
@@ -273,7 +277,7 @@ fn change_groups(s: &mut Session, jid: &str, groups: &[String], add: bool) -> Cl
             new.retain(|x| x != g);
         }
     }
-    if new == old.groups {
+    if new == strings(&old.groups) {
         return out(&format!(
             "{} unchanged: {}\n",
             output::clean(&jid),

@@ -32,12 +32,12 @@ fn subscription_none() -> String {
 impl From<&RosterItem> for ItemJson {
     fn from(i: &RosterItem) -> ItemJson {
         ItemJson {
-            jid: i.jid.clone(),
-            name: i.name.clone(),
+            jid: i.jid.to_string(),
+            name: i.name.as_deref().map(str::to_string),
             subscription: i.subscription.as_str().to_string(),
             ask: i.ask,
             approved: i.approved,
-            groups: i.groups.clone(),
+            groups: i.groups.iter().map(|g| g.to_string()).collect(),
         }
     }
 }
@@ -100,10 +100,10 @@ pub fn subscription_meaning(i: &RosterItem) -> &'static str {
     }
 }
 
-fn groups_text(groups: &[String]) -> String {
+fn groups_text<S: AsRef<str>>(groups: &[S]) -> String {
     groups
         .iter()
-        .map(|g| clean(g))
+        .map(|g| clean(g.as_ref()))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -216,7 +216,7 @@ mod tests {
         RosterItem {
             jid: jid.into(),
             name: name.map(Into::into),
-            groups: groups.iter().map(|g| g.to_string()).collect(),
+            groups: groups.iter().map(|g| (*g).into()).collect(),
             ..Default::default()
         }
     }

@@ -252,8 +252,8 @@ pub fn plan(
             }
             Some(c) => {
                 let same_groups = c.groups.len() == w.groups.len()
-                    && w.groups.iter().all(|g| c.groups.contains(g));
-                if c.name != w.name || !same_groups {
+                    && w.groups.iter().all(|g| c.groups.iter().any(|cg| cg == g));
+                if c.name.as_deref() != w.name.as_deref() || !same_groups {
                     p.actions.push(Action::Update {
                         jid: w.jid.clone(),
                         name: w.name.clone(),
@@ -293,7 +293,7 @@ pub fn plan(
         let keep: std::collections::HashSet<&str> = wanted.iter().map(|w| w.jid.as_str()).collect();
         for c in all {
             if !keep.contains(c.jid.as_str()) {
-                p.actions.push(Action::Remove { jid: c.jid.clone() });
+                p.actions.push(Action::Remove { jid: c.jid.to_string() });
             }
         }
     }
@@ -303,9 +303,9 @@ pub fn plan(
     p
 }
 
-fn opt_name(n: &Option<String>) -> String {
-    n.as_deref()
-        .map(quoted)
+fn opt_name<S: AsRef<str>>(n: &Option<S>) -> String {
+    n.as_ref()
+        .map(|n| quoted(n.as_ref()))
         .unwrap_or_else(|| "(no name)".into())
 }
 
@@ -333,7 +333,7 @@ pub fn describe(a: &Action) -> String {
             old,
         } => {
             let mut parts = Vec::new();
-            if &old.name != name {
+            if old.name.as_deref() != name.as_deref() {
                 parts.push(format!(
                     "name {} -> {}",
                     opt_name(&old.name),
@@ -342,13 +342,13 @@ pub fn describe(a: &Action) -> String {
             }
             let added: Vec<String> = groups
                 .iter()
-                .filter(|g| !old.groups.contains(g))
+                .filter(|g| !old.groups.iter().any(|o| o == *g))
                 .map(|g| format!("+{}", quoted(g)))
                 .collect();
             let removed: Vec<String> = old
                 .groups
                 .iter()
-                .filter(|g| !groups.contains(g))
+                .filter(|g| !groups.iter().any(|n| n == *g))
                 .map(|g| format!("-{}", quoted(g)))
                 .collect();
             if !added.is_empty() || !removed.is_empty() {
@@ -405,7 +405,7 @@ mod tests {
             subscription: sub,
             ask,
             approved: false,
-            groups: groups.iter().map(|g| g.to_string()).collect(),
+            groups: groups.iter().map(|g| (*g).into()).collect(),
         }
     }
 

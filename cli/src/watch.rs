@@ -82,7 +82,7 @@ pub fn json_line(e: &Event) -> serde_json::Value {
         } => json!({
             "type": "roster",
             "change": match change { RosterChange::Added => "added", RosterChange::Updated => "updated", RosterChange::Removed => "removed" },
-            "jid": item.jid,
+            "jid": item.jid.as_str(),
             "item": ItemJson::from(item),
             "version": version,
         }),

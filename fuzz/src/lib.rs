@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 use xmpp_roster::jid::normalize_bare;
-use xmpp_roster::roster_decode::{decode_common_shape, decode_roster_iq, from_element, RosterIq, WireItem};
+use xmpp_roster::roster_decode::{check_roster_tail, decode_common_shape, decode_roster_child, decode_roster_head, decode_roster_iq, from_element, RosterIq, WireItem};
 use xmpp_roster::sasl::{Mechanism, Scram};
 use xmpp_roster::xml::element::{parse_element, parse_start_tag, Scope};
 use xmpp_roster::xml::writer::{escape, is_xml_safe};
@@ -79,6 +79,7 @@ fn frame_all(input: &[u8], sizes: &[u8], max_stanza: usize) -> Vec<Unit> {
                 Ok(Some(Frame::StreamStart(h))) => out.push(Unit::Header(h.to_string())),
                 Ok(Some(Frame::Stanza(s))) => out.push(Unit::Stanza(s.to_vec())),
                 Ok(Some(Frame::StreamEnd)) => out.push(Unit::End),
+                Ok(Some(Frame::Head(_) | Frame::Child(_) | Frame::Tail(_))) => panic!("heads were not asked for"),
                 Ok(None) => break,
                 Err(Error::Stream {
                     condition, by_server: false, ..
@@ -93,6 +94,93 @@ fn frame_all(input: &[u8], sizes: &[u8], max_stanza: usize) -> Vec<Unit> {
         if rest.is_empty() {
             return out;
         }
+    }
+}
+
+/// A stanza the framer handed out in parts (see `Framer::split_children`).
+#[derive(Debug, Default)]
+struct Split {
+    head: Vec<u8>,
+    children: Vec<Vec<u8>>,
+    tail: Vec<u8>,
+}
+
+/// Frames like `frame_all`, but with heads on and every `<iq>` split child by child, as the
+/// client does for a fetch result; each split stanza is reassembled into one `Stanza` unit and
+/// also returned in its parts.
+fn frame_all_split(input: &[u8], sizes: &[u8], max_stanza: usize) -> (Vec<Unit>, Vec<Split>) {
+    let mut framer = Framer::new(max_stanza);
+    framer.want_heads(true);
+    let (mut out, mut splits) = (Vec::new(), Vec::new());
+    let mut current: Option<Split> = None;
+    let mut rest = input;
+    let mut k = 0;
+    loop {
+        let n = if sizes.is_empty() { rest.len() } else { (sizes[k % sizes.len()] as usize + 1).min(rest.len()) };
+        k += 1;
+        framer.push(&rest[..n]);
+        rest = &rest[n..];
+        loop {
+            let mut split_now = false;
+            match framer.next_frame() {
+                Ok(Some(Frame::StreamStart(h))) => out.push(Unit::Header(h.to_string())),
+                Ok(Some(Frame::Stanza(s))) => out.push(Unit::Stanza(s.to_vec())),
+                Ok(Some(Frame::StreamEnd)) => out.push(Unit::End),
+                Ok(Some(Frame::Head(h))) => {
+                    assert!(current.is_none(), "a head inside a split stanza");
+                    current = Some(Split { head: h.to_vec(), ..Default::default() });
+                    split_now = true;
+                }
+                Ok(Some(Frame::Child(c))) => current.as_mut().expect("a child outside a split stanza").children.push(c.to_vec()),
+                Ok(Some(Frame::Tail(t))) => {
+                    let mut split = current.take().expect("a tail outside a split stanza");
+                    split.tail = t.to_vec();
+                    let mut whole = split.head.clone();
+                    split.children.iter().for_each(|c| whole.extend_from_slice(c));
+                    whole.extend_from_slice(&split.tail);
+                    out.push(Unit::Stanza(whole));
+                    splits.push(split);
+                }
+                Ok(None) => break,
+                Err(Error::Stream { condition, by_server: false, .. }) => {
+                    out.push(Unit::Failed(condition));
+                    return (out, splits);
+                }
+                Err(e) => panic!("the framer returned a non-stream error {e:?}"),
+            }
+            if split_now {
+                framer.split_children();
+            }
+        }
+        if rest.is_empty() {
+            return (out, splits);
+        }
+    }
+}
+
+/// The client's item-by-item decoding of a split roster result: when it accepts, the whole
+/// stanza decodes to the same items (it never accepts what the whole-stanza path refuses).
+fn split_agrees_with_whole(split: &Split, scope: &Scope) {
+    if scope.default_ns() != Some(xmpp_roster::xml::ns::CLIENT) || decode_roster_head(&split.head).is_none() {
+        return;
+    }
+    let mut items = Vec::new();
+    for child in &split.children {
+        match decode_roster_child(child, scope) {
+            Ok(Some(item)) => items.push(item),
+            Ok(None) => {}
+            Err(_) => return,
+        }
+    }
+    if check_roster_tail(&split.tail).is_err() {
+        return;
+    }
+    let mut whole = split.head.clone();
+    split.children.iter().for_each(|c| whole.extend_from_slice(c));
+    whole.extend_from_slice(&split.tail);
+    match decode_roster_iq(&whole, scope) {
+        Ok(Some(iq)) => assert_eq!(iq.items, items, "item-by-item decoding differs from the whole stanza's: {:?}", lossy(&whole)),
+        other => panic!("item-by-item decoding accepted what the whole stanza gives as {other:?}: {:?}", lossy(&whole)),
     }
 }
 
@@ -122,6 +210,18 @@ pub fn stream(data: &[u8]) {
     } else {
         let whole = frame_all(input, &[], max);
         assert_eq!(whole, chunked, "framing depends on the split points {sizes:?} of {:?}", lossy(input));
+        // Taking stanzas apart child by child hands out the same bytes.
+        let (split_units, splits) = frame_all_split(input, sizes, max);
+        assert_eq!(split_units, chunked, "split framing differs at split points {sizes:?} of {:?}", lossy(input));
+        let mut scope = Scope::client_stream();
+        if let Some(Unit::Header(tag)) = chunked.first() {
+            if let Ok((_, attrs)) = parse_start_tag(tag) {
+                scope.declare_from(&attrs);
+            }
+        }
+        for split in &splits {
+            split_agrees_with_whole(split, &scope);
+        }
     }
     let mut scope = Scope::client_stream();
     for unit in &chunked {

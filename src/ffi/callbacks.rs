@@ -9,7 +9,7 @@
 
 use super::client::{show_code, with_client};
 use super::error::{record_error, xmpp_roster_result, XMPP_ROSTER_OK};
-use super::snapshot::{change_code, xmpp_roster_item, SnapshotData};
+use super::snapshot::{change_code, item_handle, xmpp_roster_item};
 use super::{to_cstring, Failed};
 use crate::{Event, SubscriptionKind};
 use std::ffi::{c_char, c_int, c_void, CString};
@@ -113,10 +113,9 @@ pub(crate) fn dispatch(callbacks: &Mutex<Callbacks>, event: &Event) -> ControlFl
             let Some((f, ud)) = lock(callbacks).roster_change.as_ref().map(|r| (r.callback, r.userdata)) else {
                 return ControlFlow::Continue(());
             };
-            let one = SnapshotData::build(None, std::slice::from_ref(item).iter());
             let version = opt_cstring(version.as_deref());
             // SAFETY: a C callback the caller registered; the pointers live until it returns.
-            flow(unsafe { f(ud, change_code(*change), one.first_item(), opt_ptr(&version)) })
+            flow(unsafe { f(ud, change_code(*change), item_handle(item), opt_ptr(&version)) })
         }
         Event::Subscription { kind, from, status } => {
             let Some((f, ud)) = lock(callbacks).subscription.as_ref().map(|r| (r.callback, r.userdata)) else {

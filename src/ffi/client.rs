@@ -383,26 +383,24 @@ pub unsafe extern "C" fn xmpp_roster_client_supports_roster_versioning(client: *
     )
 }
 
-/// Copies the local roster as it is now into a new snapshot and writes it to `*out`. The
-/// snapshot is owned by the caller (free with `xmpp_roster_snapshot_free`) and is independent of
-/// the client: later changes do not show in it, and it outlives the client.
+/// Takes the local roster as it is now as a new snapshot and writes it to `*out`. The snapshot is
+/// owned by the caller (free with `xmpp_roster_snapshot_free`) and is independent of the client:
+/// later changes do not show in it, and it outlives the client. O(1): the snapshot shares the
+/// client's data, which the client copies if it changes while snapshots share it.
 /// Errors: NULL_PARAMETER, BUSY.
 #[no_mangle]
 pub unsafe extern "C" fn xmpp_roster_client_snapshot(client: *mut xmpp_roster_client, out: *mut *mut xmpp_roster_snapshot) -> xmpp_roster_result {
     ffi_result! {
         non_null(out, "out")?;
-        let data = with_client(client, |c| {
-            let roster = c.client.roster();
-            Ok(SnapshotData::build(roster.version(), roster.items().iter()))
-        })?;
+        let data = with_client(client, |c| Ok(SnapshotData::new(c.client.roster().snapshot())))?;
         // SAFETY: `out` is non-NULL and writable per the contract.
         unsafe { *out = data.into_raw() };
         Ok(())
     }
 }
 
-/// Replaces the client's local roster with the items and version of `snapshot` (copied; the
-/// snapshot stays the caller's), typically one saved by an earlier run and rebuilt with
+/// Replaces the client's local roster with the items and version of `snapshot` (shared in O(1);
+/// the snapshot stays the caller's and never changes), typically one saved by an earlier run and rebuilt with
 /// `xmpp_roster_snapshot_import`. The next `xmpp_roster_client_fetch` then sends that version, and
 /// a server with roster versioning answers "unchanged" when nothing changed since. Allowed before
 /// connecting and between calls. Errors: NULL_PARAMETER, BUSY.
@@ -411,7 +409,7 @@ pub unsafe extern "C" fn xmpp_roster_client_load_snapshot(client: *mut xmpp_rost
     ffi_result! {
         non_null(snapshot, "snapshot")?;
         let data = snapshot_ref(snapshot).ok_or(Failed(0))?;
-        let roster = Roster::from_items(data.version(), data.to_items());
+        let roster = Roster::from_snapshot(data.roster().clone());
         with_client(client, |c| {
             c.client.load_roster(roster);
             Ok(())

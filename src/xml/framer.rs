@@ -3,6 +3,13 @@
 //! Bytes are appended with [`Framer::fill_from`] (or [`Framer::push`]); [`Framer::next_frame`]
 //! returns the next complete unit, if any. The scanner remembers where it stopped, so each byte is
 //! examined once however the data was split across reads: framing is linear in the input.
+//!
+//! Big stanzas can be taken apart as they arrive instead of being buffered whole (a 50,000-item
+//! roster result is megabytes): with [`Framer::want_heads`] on, the framer hands out the *head* of
+//! an `<iq>` (its start tag and its first child's start tag) as soon as it is complete; the
+//! reader may then call [`Framer::split_children`], after which each child of that first child
+//! comes out as a [`Frame::Child`] when it is complete and the end as a [`Frame::Tail`]. Handed-out
+//! bytes are dropped from the buffer, so it holds about one child, not the whole stanza.
 
 use crate::error::{Error, Result};
 use std::io::{self, Read};
@@ -22,12 +29,25 @@ pub enum Frame<'a> {
     Stanza(&'a [u8]),
     /// `</stream:stream>`: the server closed its stream.
     StreamEnd,
+    /// With [`Framer::want_heads`]: the start of an `<iq>` whose first child has just opened,
+    /// `<iq ...>` up to the end of that child's start tag (e.g. `<query xmlns=...>`). Advisory: if
+    /// the reader does nothing, the whole stanza still comes later as a `Stanza`.
+    Head(&'a [u8]),
+    /// After [`Framer::split_children`]: one complete child of the head's child, with the
+    /// character data before it (e.g. white space and one `<item/>`).
+    Child(&'a [u8]),
+    /// After [`Framer::split_children`]: what follows the last child, up to and including the
+    /// stanza's end tag (e.g. `</query></iq>`). The stanza is done; the framer is back to normal.
+    Tail(&'a [u8]),
 }
 
 /// A complete frame found by the scanner, as a range of the buffer.
 enum Found {
     Header(Range<usize>),
     Stanza(Range<usize>),
+    Head(Range<usize>),
+    Child(Range<usize>),
+    Tail(Range<usize>),
     End,
 }
 
@@ -61,9 +81,17 @@ pub struct Framer {
     state: State,
     /// Element depth: 0 outside the stream, 1 inside `<stream:stream>`, 2+ inside a stanza.
     depth: u32,
-    /// Start of the stanza being scanned (depth >= 2).
+    /// Start of the stanza being scanned (depth >= 2); when split, of its part not yet handed out.
     stanza_start: Option<usize>,
+    /// Bytes of the stanza being scanned already handed out (split mode).
+    stanza_handed_out: usize,
     max_stanza: usize,
+    /// Hand out heads (see [`Frame::Head`]).
+    want_heads: bool,
+    /// The current stanza's head was handed out (once per stanza).
+    head_given: bool,
+    /// The current stanza is being handed out child by child.
+    split: bool,
     /// How much was handed out by the last `next_frame`, released on the next call.
     consumed_to: usize,
     ended: bool,
@@ -80,7 +108,11 @@ impl Framer {
             state: State::Text,
             depth: 0,
             stanza_start: None,
+            stanza_handed_out: 0,
             max_stanza,
+            want_heads: false,
+            head_given: false,
+            split: false,
             consumed_to: 0,
             ended: false,
         }
@@ -94,7 +126,25 @@ impl Framer {
 
     /// True when bytes that are not yet a complete frame are buffered.
     pub fn has_partial(&self) -> bool {
-        self.buf[self.start.max(self.consumed_to)..].iter().any(|b| !b.is_ascii_whitespace())
+        self.split || self.buf[self.start.max(self.consumed_to)..].iter().any(|b| !b.is_ascii_whitespace())
+    }
+
+    /// Whether to hand out [`Frame::Head`]s (off by default).
+    pub fn want_heads(&mut self, on: bool) {
+        self.want_heads = on;
+    }
+
+    /// Right after a [`Frame::Head`]: hand out the rest of that stanza as [`Frame::Child`]ren
+    /// and a [`Frame::Tail`], dropping the head from the buffer. Does nothing at any other time.
+    pub fn split_children(&mut self) {
+        if !self.head_given || self.split || self.depth != 3 {
+            return;
+        }
+        let Some(s) = self.stanza_start else { return };
+        self.split = true;
+        self.stanza_handed_out += self.pos - s;
+        self.stanza_start = Some(self.pos);
+        self.consumed_to = self.pos;
     }
 
     /// Appends bytes (used by tests and by anything not reading from a socket).
@@ -144,6 +194,9 @@ impl Framer {
                 std::str::from_utf8(&self.buf[r]).map_err(|_| Error::local_stream("not-well-formed", "stream header is not UTF-8"))?,
             )),
             Some(Found::Stanza(r)) => Some(Frame::Stanza(&self.buf[r])),
+            Some(Found::Head(r)) => Some(Frame::Head(&self.buf[r])),
+            Some(Found::Child(r)) => Some(Frame::Child(&self.buf[r])),
+            Some(Found::Tail(r)) => Some(Frame::Tail(&self.buf[r])),
             Some(Found::End) => Some(Frame::StreamEnd),
         })
     }
@@ -277,7 +330,7 @@ impl Framer {
     /// stanza can overshoot by at most one read before it is refused.
     fn check_size(&self) -> Result<()> {
         if let Some(s) = self.stanza_start {
-            if self.pos - s > self.max_stanza {
+            if self.stanza_handed_out + (self.pos - s) > self.max_stanza {
                 return Err(too_big(self.max_stanza));
             }
         } else if self.state != State::Text && self.pos - self.markup_start > 64 * 1024 {
@@ -300,8 +353,17 @@ impl Framer {
                 }
                 2 => {
                     self.depth = 1;
+                    self.head_given = false;
                     let s = self.stanza_start.take().unwrap_or(tag.start);
+                    if std::mem::take(&mut self.split) {
+                        return self.hand_out_part(s..tag.end, true).map(Some);
+                    }
                     return self.hand_out(s..tag.end).map(Some);
+                }
+                4 if self.split => {
+                    self.depth = 3;
+                    let s = self.stanza_start.unwrap_or(tag.start);
+                    return self.hand_out_part(s..tag.end, false).map(Some);
                 }
                 _ => self.depth -= 1,
             }
@@ -322,16 +384,42 @@ impl Framer {
                 self.stanza_start = Some(tag.start);
                 Ok(None)
             }
+            3 if empty && self.split => {
+                let s = self.stanza_start.unwrap_or(tag.start);
+                self.hand_out_part(s..tag.end, false).map(Some)
+            }
             d => {
                 if !empty {
                     if d > MAX_DEPTH {
                         return Err(Error::local_stream("policy-violation", format!("elements nested deeper than {MAX_DEPTH}")));
                     }
                     self.depth += 1;
+                    if d == 2 && self.want_heads && !self.head_given {
+                        self.head_given = true;
+                        let s = self.stanza_start.unwrap_or(tag.start);
+                        if self.buf[s..].starts_with(b"<iq") {
+                            return Ok(Some(Found::Head(s..tag.end)));
+                        }
+                    }
                 }
                 Ok(None)
             }
         }
+    }
+
+    /// Hands out a child or the tail of a split stanza (see [`Framer::split_children`]).
+    fn hand_out_part(&mut self, range: Range<usize>, tail: bool) -> Result<Found> {
+        self.stanza_handed_out += range.len();
+        if self.stanza_handed_out > self.max_stanza {
+            return Err(too_big(self.max_stanza));
+        }
+        self.consumed_to = range.end;
+        if tail {
+            self.stanza_handed_out = 0;
+            return Ok(Found::Tail(range));
+        }
+        self.stanza_start = Some(range.end);
+        Ok(Found::Child(range))
     }
 
     /// Hands out a complete stanza, refusing it if it is over the limit (a stanza that arrived
@@ -375,10 +463,75 @@ mod tests {
                     Frame::StreamStart(h) => format!("START {}", h.len()),
                     Frame::Stanza(s) => String::from_utf8_lossy(s).into_owned(),
                     Frame::StreamEnd => "END".to_string(),
+                    Frame::Head(_) | Frame::Child(_) | Frame::Tail(_) => unreachable!("heads were not asked for"),
                 });
             }
         }
         Ok(out)
+    }
+
+    /// Frames with heads on; splits the stanzas whose head `split` accepts. Also returns the
+    /// largest buffer seen.
+    fn split_frames(input: &[u8], chunk: usize, max: usize, split: impl Fn(&[u8]) -> bool) -> Result<(Vec<String>, usize)> {
+        let mut f = Framer::new(max);
+        f.want_heads(true);
+        let (mut out, mut biggest) = (Vec::new(), 0);
+        for piece in input.chunks(chunk.max(1)) {
+            f.push(piece);
+            biggest = biggest.max(f.buf.len());
+            loop {
+                let (text, wants_split) = match f.next_frame()? {
+                    None => break,
+                    Some(Frame::StreamStart(_)) => ("START".to_string(), false),
+                    Some(Frame::Stanza(s)) => (String::from_utf8_lossy(s).into_owned(), false),
+                    Some(Frame::StreamEnd) => ("END".to_string(), false),
+                    Some(Frame::Head(h)) => (format!("HEAD {}", String::from_utf8_lossy(h)), split(h)),
+                    Some(Frame::Child(c)) => (format!("CHILD {}", String::from_utf8_lossy(c)), false),
+                    Some(Frame::Tail(t)) => (format!("TAIL {}", String::from_utf8_lossy(t)), false),
+                };
+                out.push(text);
+                if wants_split {
+                    f.split_children();
+                }
+            }
+        }
+        Ok((out, biggest))
+    }
+
+    #[test]
+    fn a_split_stanza_comes_out_child_by_child_at_every_split_point() {
+        let body = "<iq type='result' id='a'><query xmlns='jabber:iq:roster' ver='3'> <item jid='a@b' name='x &gt; y'><group>G</group></item>\n<item jid='c@d'/></query></iq><presence><show>away</show></presence></stream:stream>";
+        let input = format!("{HEADER}{body}");
+        let want = [
+            "START",
+            "HEAD <iq type='result' id='a'><query xmlns='jabber:iq:roster' ver='3'>",
+            "CHILD  <item jid='a@b' name='x &gt; y'><group>G</group></item>",
+            "CHILD \n<item jid='c@d'/>",
+            "TAIL </query></iq>",
+            "<presence><show>away</show></presence>",
+            "END",
+        ];
+        for chunk in 1..input.len() + 1 {
+            let (got, _) = split_frames(input.as_bytes(), chunk, 1 << 20, |_| true).unwrap();
+            assert_eq!(got, want, "chunk {chunk}");
+            // A head nobody splits: the whole stanza follows, unchanged.
+            let (got, _) = split_frames(input.as_bytes(), chunk, 1 << 20, |_| false).unwrap();
+            assert_eq!(got[1], want[1]);
+            assert_eq!(got[2], body[..body.find("<presence>").unwrap()], "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn a_split_stanza_is_never_buffered_whole_but_still_counts_against_the_limit() {
+        let item = "<item jid='someone@example.com' name='Someone'><group>Friends</group></item>";
+        let stanza = format!("<iq type='result' id='a'><query xmlns='jabber:iq:roster'>{}</query></iq>", item.repeat(10_000));
+        let input = format!("{HEADER}{stanza}");
+        let (got, biggest) = split_frames(input.as_bytes(), 4096, 1 << 20, |_| true).unwrap();
+        assert_eq!(got.len(), 1 + 1 + 10_000 + 1);
+        assert!(biggest < 3 * 4096, "buffer grew to {biggest} for a {}-byte stanza", stanza.len());
+        let over = split_frames(input.as_bytes(), 4096, stanza.len() - 1, |_| true).unwrap_err();
+        assert!(matches!(over, Error::Stream { ref condition, .. } if condition == "policy-violation"), "{over:?}");
+        assert!(split_frames(input.as_bytes(), 4096, stanza.len(), |_| true).is_ok());
     }
 
     #[test]

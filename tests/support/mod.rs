@@ -21,7 +21,7 @@ pub fn record_events(client: &mut Client) -> Arc<Mutex<Vec<Event>>> {
 
 /// The roster's JIDs, sorted.
 pub fn roster_jids(client: &Client) -> Vec<String> {
-    let mut v: Vec<String> = client.roster().items().iter().map(|i| i.jid.clone()).collect();
+    let mut v: Vec<String> = client.roster().items().iter().map(|i| i.jid.to_string()).collect();
     v.sort();
     v
 }

@@ -126,6 +126,8 @@ fn serve(mut stream: TcpStream, rec: &Arc<Recording>) -> std::io::Result<()> {
                     finish(pusher, answered, presences, push_started, rec);
                     return Ok(());
                 }
+                // The replay server never asks for heads.
+                Frame::Head(_) | Frame::Child(_) | Frame::Tail(_) => {}
                 Frame::Stanza(bytes) => {
                     if bytes.starts_with(b"<auth") {
                         // The client restarts the stream only after reading <success/>, so
