@@ -81,6 +81,20 @@ pub fn decode_roster_child(bytes: &[u8], stream_scope: &Scope) -> Result<Option<
     Ok(el.is("item", ns::ROSTER).then(|| item_from_element(&el)))
 }
 
+/// Decodes the complete `<item/>`s at the start of `bytes` (children of a split roster result
+/// buffered by the framer, see `Framer::children_ahead`) and hands each usable one to `push`.
+/// Returns how many bytes they took: it stops before the first child that is incomplete (more
+/// bytes must come), not of the common shape, or not an item; the framer then takes over from
+/// there. Decodes exactly as [`decode_roster_child`] does for each child it takes.
+pub fn decode_items_ahead(bytes: &[u8], scratch: &mut Vec<NulString>, mut push: impl FnMut(RosterItem)) -> usize {
+    let s = match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        // SAFETY: the bytes before `valid_up_to` are valid UTF-8.
+        Err(e) => unsafe { std::str::from_utf8_unchecked(&bytes[..e.valid_up_to()]) },
+    };
+    fast::decode_items_ahead(s, scratch, &mut push)
+}
+
 /// Checks the end of a roster `<iq/>` decoded child by child: `</query>` then `</iq>`, with only
 /// character data around them (anything else after the items is refused with `bad-format`).
 pub fn check_roster_tail(bytes: &[u8]) -> Result<()> {
@@ -410,6 +424,24 @@ mod fast {
         text_ok(c.text())?;
         c.close("iq")?;
         (c.i == s.len()).then_some(())
+    }
+
+    pub(super) fn decode_items_ahead(s: &str, scratch: &mut Vec<NulString>, push: &mut dyn FnMut(RosterItem)) -> usize {
+        let mut c = Cursor { s, i: 0 };
+        let mut taken = 0;
+        loop {
+            c.skip_ws();
+            if !c.s[c.i..].starts_with("<item") {
+                return taken;
+            }
+            match item(&mut c, scratch) {
+                Some(WireItem::Item(it)) => push(it),
+                // As in a whole result: removals and unusable items are not part of a roster.
+                Some(_) => {}
+                None => return taken,
+            }
+            taken = c.i;
+        }
     }
 
     pub(super) fn decode_item(s: &str) -> Option<WireItem> {
