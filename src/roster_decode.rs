@@ -171,6 +171,18 @@ mod fast {
         i: usize,
     }
 
+    /// The ASCII bytes that may continue an XML name here: letters, digits, `.-_:`.
+    static NAME_CHAR: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut c = 0;
+        while c < 256 {
+            let b = c as u8;
+            t[c] = b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_' || b == b':';
+            c += 1;
+        }
+        t
+    };
+
     fn is_ws(b: u8) -> bool {
         matches!(b, b' ' | b'\t' | b'\n' | b'\r')
     }
@@ -201,10 +213,8 @@ mod fast {
             if start >= b.len() || !(b[start].is_ascii_alphabetic() || b[start] == b'_' || b[start] == b':') {
                 return None;
             }
-            self.i += 1;
-            while self.i < b.len() && (b[self.i].is_ascii_alphanumeric() || matches!(b[self.i], b'.' | b'-' | b'_' | b':')) {
-                self.i += 1;
-            }
+            let len = b[start + 1..].iter().position(|&c| !NAME_CHAR[c as usize]).unwrap_or(b.len() - start - 1);
+            self.i = start + 1 + len;
             Some(&self.s[start..self.i])
         }
         /// `<name` of a start tag.
