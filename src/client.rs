@@ -589,9 +589,24 @@ impl Client {
     /// the server still sending.
     fn read_roster_items(&mut self, deadline: Instant) -> Result<RosterBuilder> {
         let mut builder = self.roster.builder();
+        let mut groups = Vec::new();
         self.session.as_mut().ok_or(Error::NotConnected)?.framer.split_children();
         loop {
             let session = self.session.as_mut().ok_or(Error::NotConnected)?;
+            // The common case: whole items decoded straight from the buffer, in one pass.
+            if let Some(ahead) = session.framer.children_ahead() {
+                let taken = roster_decode::decode_items_ahead(ahead, &mut groups, |item| {
+                    builder.push(item);
+                });
+                if taken > 0 {
+                    if let Err(e) = session.framer.take_children(taken) {
+                        return Err(self.fail_stream(e));
+                    }
+                }
+            }
+            let session = self.session.as_mut().ok_or(Error::NotConnected)?;
+            // The rest: a child the fast decoder left (incomplete, or of an unusual shape), the
+            // tail, or the need for more bytes.
             let step = match session.framer.next_frame() {
                 Ok(Some(Frame::Child(bytes))) => roster_decode::decode_roster_child(bytes, &session.scope).map(|item| {
                     if let Some(WireItem::Item(item)) = item {

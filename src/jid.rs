@@ -152,17 +152,47 @@ fn is_plain_bare(s: &str) -> bool {
     let b = s.as_bytes();
     let Some(at) = memchr::memchr(b'@', b) else { return false };
     let (local, domain) = (&b[..at], &b[at + 1..]);
-    let plain = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'_' | b'+');
-    !local.is_empty()
-        && local.len() <= MAX_PART
-        && local.iter().all(plain)
-        && !domain.is_empty()
-        && domain.len() <= 253
-        && domain.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'-'))
-        && domain[0] != b'.'
-        && domain[domain.len() - 1] != b'.'
-        && !domain.windows(2).any(|w| w == b"..")
-        && domain.split(|&c| c == b'.').all(|label| label.len() <= 63)
+    if local.is_empty() || local.len() > MAX_PART || !local.iter().all(|&c| PLAIN_LOCAL[c as usize]) {
+        return false;
+    }
+    if domain.is_empty() || domain.len() > 253 {
+        return false;
+    }
+    // One pass over the domain: labels of 1 to 63 lower-case letters, digits and '-'.
+    let mut label = 0;
+    for &c in domain {
+        if c == b'.' {
+            if label == 0 {
+                return false;
+            }
+            label = 0;
+        } else if PLAIN_DOMAIN[c as usize] && label < 63 {
+            label += 1;
+        } else {
+            return false;
+        }
+    }
+    label > 0
+}
+
+/// The bytes of a plain local part (see `is_plain_bare`): lower-case ASCII letters, digits, `.-_+`.
+static PLAIN_LOCAL: [bool; 256] = byte_class(b".-_+");
+/// The bytes of a plain domain label: lower-case ASCII letters, digits, `-`.
+static PLAIN_DOMAIN: [bool; 256] = byte_class(b"-");
+
+const fn byte_class(extra: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = (c as u8).is_ascii_lowercase() || (c as u8).is_ascii_digit();
+        c += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
+    t
 }
 
 fn lowercase(s: &str) -> Cow<'_, str> {

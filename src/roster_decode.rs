@@ -81,6 +81,20 @@ pub fn decode_roster_child(bytes: &[u8], stream_scope: &Scope) -> Result<Option<
     Ok(el.is("item", ns::ROSTER).then(|| item_from_element(&el)))
 }
 
+/// Decodes the complete `<item/>`s at the start of `bytes` (children of a split roster result
+/// buffered by the framer, see `Framer::children_ahead`) and hands each usable one to `push`.
+/// Returns how many bytes they took: it stops before the first child that is incomplete (more
+/// bytes must come), not of the common shape, or not an item; the framer then takes over from
+/// there. Decodes exactly as [`decode_roster_child`] does for each child it takes.
+pub fn decode_items_ahead(bytes: &[u8], scratch: &mut Vec<NulString>, mut push: impl FnMut(RosterItem)) -> usize {
+    let s = match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        // SAFETY: the bytes before `valid_up_to` are valid UTF-8.
+        Err(e) => unsafe { std::str::from_utf8_unchecked(&bytes[..e.valid_up_to()]) },
+    };
+    fast::decode_items_ahead(s, scratch, &mut push)
+}
+
 /// Checks the end of a roster `<iq/>` decoded child by child: `</query>` then `</iq>`, with only
 /// character data around them (anything else after the items is refused with `bad-format`).
 pub fn check_roster_tail(bytes: &[u8]) -> Result<()> {
@@ -157,6 +171,18 @@ mod fast {
         i: usize,
     }
 
+    /// The ASCII bytes that may continue an XML name here: letters, digits, `.-_:`.
+    static NAME_CHAR: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut c = 0;
+        while c < 256 {
+            let b = c as u8;
+            t[c] = b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_' || b == b':';
+            c += 1;
+        }
+        t
+    };
+
     fn is_ws(b: u8) -> bool {
         matches!(b, b' ' | b'\t' | b'\n' | b'\r')
     }
@@ -187,10 +213,8 @@ mod fast {
             if start >= b.len() || !(b[start].is_ascii_alphabetic() || b[start] == b'_' || b[start] == b':') {
                 return None;
             }
-            self.i += 1;
-            while self.i < b.len() && (b[self.i].is_ascii_alphanumeric() || matches!(b[self.i], b'.' | b'-' | b'_' | b':')) {
-                self.i += 1;
-            }
+            let len = b[start + 1..].iter().position(|&c| !NAME_CHAR[c as usize]).unwrap_or(b.len() - start - 1);
+            self.i = start + 1 + len;
             Some(&self.s[start..self.i])
         }
         /// `<name` of a start tag.
@@ -210,7 +234,7 @@ mod fast {
             self.eat(">").then_some(())
         }
         /// Attributes up to `>` or `/>`; calls `each(name, raw value)`. Returns true for `/>`.
-        fn attrs(&mut self, mut each: impl FnMut(&'a str, &'a str) -> Option<()>) -> Option<bool> {
+        fn attrs(&mut self, mut each: impl FnMut(&'a str, Raw<'a>) -> Option<()>) -> Option<bool> {
             loop {
                 let spaced = self.skip_ws();
                 if self.eat("/>") {
@@ -232,14 +256,45 @@ mod fast {
                 if quote != b'\'' && quote != b'"' {
                     return None;
                 }
-                let end = self.i + 1 + memchr::memchr(quote, &self.bytes()[self.i + 1..])?;
-                let raw = &self.s[self.i + 1..end];
-                if raw.contains('<') {
-                    return None;
+                // One pass to the closing quote, noting what needs decoding; '<' is not allowed.
+                let b = self.bytes();
+                let mut end = self.i + 1;
+                let mut plain = true;
+                loop {
+                    let c = *b.get(end)?;
+                    if VALUE_SPECIAL[c as usize] {
+                        if c == quote {
+                            break;
+                        }
+                        match c {
+                            b'<' => return None,
+                            b'\'' | b'"' => {}
+                            _ => plain = false,
+                        }
+                    }
+                    end += 1;
                 }
+                let raw = Raw { text: &self.s[self.i + 1..end], plain };
                 self.i = end + 1;
                 each(name, raw)?;
             }
+        }
+        /// Character data up to the next `<`, noting whether it needs decoding (a reference or a
+        /// carriage return): one pass, for the short texts of `<group/>`s.
+        fn short_text(&mut self) -> Raw<'a> {
+            let b = self.bytes();
+            let start = self.i;
+            let mut plain = true;
+            while let Some(&c) = b.get(self.i) {
+                if TEXT_SPECIAL[c as usize] {
+                    if c == b'<' {
+                        break;
+                    }
+                    plain = false;
+                }
+                self.i += 1;
+            }
+            Raw { text: &self.s[start..self.i], plain }
         }
         /// Character data up to the next `<`.
         fn text(&mut self) -> &'a str {
@@ -250,10 +305,40 @@ mod fast {
         }
     }
 
+    /// An attribute value as written between its quotes; `plain` when it holds no reference,
+    /// tab or line end (nothing to decode).
+    #[derive(Clone, Copy)]
+    struct Raw<'a> {
+        text: &'a str,
+        plain: bool,
+    }
+
+    /// The bytes an attribute value scan stops at: quotes, '<', and what needs decoding.
+    static VALUE_SPECIAL: [bool; 256] = {
+        let mut t = [false; 256];
+        let special = *b"'\"<&\t\n\r";
+        let mut i = 0;
+        while i < special.len() {
+            t[special[i] as usize] = true;
+            i += 1;
+        }
+        t
+    };
+
+    /// The bytes a character data scan stops at or notes: '<', and what needs decoding.
+    static TEXT_SPECIAL: [bool; 256] = {
+        let mut t = [false; 256];
+        t[b'<' as usize] = true;
+        t[b'&' as usize] = true;
+        t[b'\r' as usize] = true;
+        t
+    };
+
     /// An attribute value: line ends and white space normalised, references resolved
     /// (XML 1.0 §2.11, §3.3.3). Borrowed when there is nothing to do.
-    fn attr_value(raw: &str) -> Option<Cow<'_, str>> {
-        if !raw.bytes().any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r')) {
+    fn attr_value(raw: Raw<'_>) -> Option<Cow<'_, str>> {
+        let Raw { text: raw, plain } = raw;
+        if plain {
             return Some(Cow::Borrowed(raw));
         }
         let mut out = String::with_capacity(raw.len() + 1);
@@ -262,8 +347,9 @@ mod fast {
     }
 
     /// Character data: line ends normalised, references resolved.
-    fn text_value(raw: &str) -> Option<NulString> {
-        if !raw.bytes().any(|b| b == b'&' || b == b'\r') {
+    fn text_value(raw: Raw<'_>) -> Option<NulString> {
+        let Raw { text: raw, plain } = raw;
+        if plain {
             return Some(NulString::from(raw));
         }
         let mut out = String::with_capacity(raw.len() + 1);
@@ -376,7 +462,7 @@ mod fast {
         let mut ver_seen = false;
         let query_empty = c.attrs(|name, raw| {
             match name {
-                "xmlns" if !query_ns && raw == ns::ROSTER => query_ns = true,
+                "xmlns" if !query_ns && raw.text == ns::ROSTER => query_ns = true,
                 "ver" if !ver_seen => {
                     ver_seen = true;
                     iq.ver = Some(attr_value(raw)?.into_owned());
@@ -410,6 +496,24 @@ mod fast {
         text_ok(c.text())?;
         c.close("iq")?;
         (c.i == s.len()).then_some(())
+    }
+
+    pub(super) fn decode_items_ahead(s: &str, scratch: &mut Vec<NulString>, push: &mut dyn FnMut(RosterItem)) -> usize {
+        let mut c = Cursor { s, i: 0 };
+        let mut taken = 0;
+        loop {
+            c.skip_ws();
+            if !c.s[c.i..].starts_with("<item") {
+                return taken;
+            }
+            match item(&mut c, scratch) {
+                Some(WireItem::Item(it)) => push(it),
+                // As in a whole result: removals and unusable items are not part of a roster.
+                Some(_) => {}
+                None => return taken,
+            }
+            taken = c.i;
+        }
     }
 
     pub(super) fn decode_item(s: &str) -> Option<WireItem> {
@@ -470,7 +574,7 @@ mod fast {
                     groups.push(NulString::default());
                     continue;
                 }
-                let raw = c.text();
+                let raw = c.short_text();
                 groups.push(text_value(raw)?);
                 c.close("group")?;
             }

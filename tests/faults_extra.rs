@@ -331,9 +331,11 @@ fn every_stream_error_condition_is_reported_and_keeps_the_roster() {
 fn a_reset_during_the_tls_handshake_is_a_tls_error_and_leaks_nothing() {
     let _g = serial();
     let baseline = open_fds();
-    // Direct TLS: the server reads the ClientHello and closes.
+    // Direct TLS: the server reads the ClientHello and closes. It waits for the hello's first
+    // byte (a TLS handshake record, 0x16) rather than reading for a fixed 300 ms, which a loaded
+    // machine can overrun before the client has built its TLS context and sent anything.
     let server = FakeServer::start(|c| {
-        let hello = c.drain_for(Duration::from_millis(300));
+        let hello = c.collect("\u{16}", Duration::from_millis(100));
         assert!(hello.starts_with('\u{16}'), "expected a TLS ClientHello, got {hello:?}");
     });
     let mut config = fake_config(server.port, T);
@@ -355,7 +357,8 @@ fn a_reset_during_the_tls_handshake_is_a_tls_error_and_leaks_nothing() {
         c.send("<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>");
         c.expect("<starttls");
         c.send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
-        let hello = c.drain_for(Duration::from_millis(300));
+        // Waits for the ClientHello's first byte (panics after 10 s without one), as above.
+        let hello = c.collect("\u{16}", Duration::from_millis(100));
         assert!(hello.contains('\u{16}'), "expected a TLS ClientHello, got {hello:?}");
     });
     let mut config = fake_config(server.port, T);
@@ -704,12 +707,15 @@ fn repeated_failing_connects_leak_no_file_descriptors_and_no_memory() {
 #[test]
 fn a_callback_that_interrupts_its_own_client_ends_the_call_after_the_stanza() {
     let _g = serial();
-    let server = FakeServer::start(|c| {
+    // The server keeps the connection open until the test is done: closed after a fixed 300 ms
+    // instead, a final poll delayed past that on a loaded machine would see the close.
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let server = FakeServer::start(move |c| {
         c.login();
         c.answer_roster_get("1", "");
         c.send("<iq type='set' id='pa'><query xmlns='jabber:iq:roster' ver='2'><item jid='a@localhost'/></query></iq>");
         c.expect("pa");
-        c.drain_for(Duration::from_millis(300));
+        let _ = released.recv_timeout(Duration::from_secs(30));
     });
     let mut client = client_for(server.port, T);
     let interrupter = client.interrupter();
@@ -733,5 +739,6 @@ fn a_callback_that_interrupts_its_own_client_ends_the_call_after_the_stanza() {
     assert!(client.roster().get("a@localhost").is_some(), "the push was applied");
     assert!(client.is_connected(), "an interrupt keeps the connection");
     assert_eq!(client.poll(Duration::from_millis(50)), Ok(0), "and is consumed");
+    let _ = release.send(());
     server.finish();
 }

@@ -1,12 +1,13 @@
 //! Micro-benchmarks of the hot path from bytes in memory, with the library's public APIs:
 //! framing the stream (`xml::Framer`), decoding the roster result (`roster_decode`), building the
-//! indexed roster (`Roster::from_items`), and all three together as the client does them.
+//! indexed roster (`Roster::from_items`), all three in a row over the whole stanza, and the
+//! client's path for fetch results: items decoded straight from the framer's buffer as they arrive.
 //! Sizes: 1k and 50k items of the generated roster (`xmpp_roster_bench::roster`).
 //!
 //! Run: `cargo bench --manifest-path bench/Cargo.toml` (BENCH_QUICK=1 shortens the measurement).
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
-use xmpp_roster::roster_decode::{decode_common_shape, decode_roster_iq, WireItem};
+use xmpp_roster::roster_decode::{decode_common_shape, decode_items_ahead, decode_roster_iq, WireItem};
 use xmpp_roster::xml::element::Scope;
 use xmpp_roster::xml::{Frame, Framer};
 use xmpp_roster::{Roster, RosterItem};
@@ -86,6 +87,33 @@ fn micro(c: &mut Criterion) {
                     }
                 }
                 len
+            })
+        });
+        // The client's path for a fetch result: the head, then whole items decoded straight from
+        // the framer's buffer as each 64 KiB piece arrives (the stanza is never buffered whole).
+        g.bench_function(BenchmarkId::new("streamed_decode_index", n), |b| {
+            b.iter(|| {
+                let mut framer = Framer::new(64 << 20);
+                framer.want_heads(true);
+                let (mut items, mut groups) = (Vec::new(), Vec::new());
+                let mut done = false;
+                for piece in stream.chunks(CHUNK) {
+                    framer.push(piece);
+                    loop {
+                        if let Some(ahead) = framer.children_ahead() {
+                            let taken = decode_items_ahead(ahead, &mut groups, |it| items.push(it));
+                            framer.take_children(taken).expect("within the limit");
+                        }
+                        match framer.next_frame().expect("well-formed") {
+                            Some(Frame::Head(_)) => framer.split_children(),
+                            Some(Frame::Tail(_)) => done = true,
+                            Some(_) => {}
+                            None => break,
+                        }
+                    }
+                }
+                assert!(done);
+                Roster::from_items(Some("1".into()), items).len()
             })
         });
         g.finish();

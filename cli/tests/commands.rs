@@ -169,7 +169,15 @@ fn subscribe_approve_and_watch_show_the_whole_exchange() {
     assert_eq!(status.code(), Some(0), "watch --count 1 ends by itself");
 
     romeo.ok(&["approve", &juliet.jid]);
-    jw.read_until(&mut seen, |l| l.contains("\"subscription\":\"to\""));
+    // The approval reaches Juliet as two stanzas: the "subscribed" presence and the roster push
+    // to 'to'. Prosody 0.12 sends the presence first, but they are separate stanzas (ejabberd
+    // sends the push first): wait for each of them, not for the push alone.
+    let subscribed = |l: &str| l.contains("\"kind\":\"subscribed\"");
+    let now_to = |l: &str| l.contains("\"subscription\":\"to\"");
+    jw.read_until(&mut seen, now_to);
+    if !seen.iter().any(|l| subscribed(l)) {
+        jw.read_until(&mut seen, subscribed);
+    }
     let events: Vec<serde_json::Value> = seen
         .iter()
         .map(|l| serde_json::from_str(l).expect("every watch --json line is JSON"))
@@ -180,9 +188,12 @@ fn subscribe_approve_and_watch_show_the_whole_exchange() {
             && e["from"] == romeo.jid.as_str()),
         "{seen:#?}"
     );
-    let last = events.last().unwrap();
-    assert_eq!(last["type"], "roster");
-    assert_eq!(last["item"]["jid"], romeo.jid.as_str());
+    let to = events
+        .iter()
+        .find(|e| e["item"]["subscription"] == "to")
+        .expect("the push to 'to'");
+    assert_eq!(to["type"], "roster");
+    assert_eq!(to["item"]["jid"], romeo.jid.as_str());
 
     assert_eq!(jw.interrupt(), 0, "Ctrl-C ends watch with 0");
     assert_eq!(juliet.item(&romeo.jid).unwrap()["subscription"], "to");

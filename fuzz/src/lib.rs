@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 use xmpp_roster::jid::normalize_bare;
-use xmpp_roster::roster_decode::{check_roster_tail, decode_common_shape, decode_roster_child, decode_roster_head, decode_roster_iq, from_element, RosterIq, WireItem};
+use xmpp_roster::roster_decode::{check_roster_tail, decode_common_shape, decode_items_ahead, decode_roster_child, decode_roster_head, decode_roster_iq, from_element, RosterIq, WireItem};
 use xmpp_roster::sasl::{Mechanism, Scram};
 use xmpp_roster::xml::element::{parse_element, parse_start_tag, Scope};
 use xmpp_roster::xml::writer::{escape, is_xml_safe};
@@ -164,6 +164,25 @@ fn split_agrees_with_whole(split: &Split, scope: &Scope) {
     if scope.default_ns() != Some(xmpp_roster::xml::ns::CLIENT) || decode_roster_head(&split.head).is_none() {
         return;
     }
+    // The client's fast path: whole items decoded straight from the buffered children. What it
+    // takes ends on a child boundary and decodes as those children do one by one.
+    let joined: Vec<u8> = split.children.concat();
+    let mut fast = Vec::new();
+    let taken = decode_items_ahead(&joined, &mut Vec::new(), |item| fast.push(WireItem::Item(item)));
+    let mut boundary = 0;
+    let mut one_by_one = Vec::new();
+    for child in &split.children {
+        if boundary >= taken {
+            break;
+        }
+        if let Ok(Some(item @ WireItem::Item(_))) = decode_roster_child(child, scope) {
+            one_by_one.push(item);
+        }
+        boundary += child.len();
+    }
+    assert!(boundary == taken || (taken == 0 && boundary == 0), "the fast path took {taken} bytes, not whole children: {:?}", lossy(&joined));
+    assert_eq!(fast, one_by_one, "the fast path decodes differently: {:?}", lossy(&joined));
+
     let mut items = Vec::new();
     for child in &split.children {
         match decode_roster_child(child, scope) {

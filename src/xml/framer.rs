@@ -134,6 +134,30 @@ impl Framer {
         self.want_heads = on;
     }
 
+    /// While splitting, between two children (nothing of the next one scanned yet): the bytes
+    /// buffered after the last child, for a reader that decodes complete children straight from
+    /// the buffer and then reports with [`take_children`](Self::take_children) how many bytes it
+    /// took. The framer scans what the reader leaves (an incomplete or unusual child) as usual.
+    pub fn children_ahead(&self) -> Option<&[u8]> {
+        (self.split && self.depth == 3 && self.state == State::Text && self.stanza_start == Some(self.pos)).then(|| &self.buf[self.pos..])
+    }
+
+    /// Takes the first `n` bytes of [`children_ahead`](Self::children_ahead) as handed out: they
+    /// must be complete children, which the reader decoded itself. They count against the limit.
+    pub fn take_children(&mut self, n: usize) -> Result<()> {
+        if self.children_ahead().is_none_or(|ahead| n > ahead.len()) {
+            return Err(Error::local_stream("internal-server-error", "children taken outside of a split stanza"));
+        }
+        self.stanza_handed_out += n;
+        if self.stanza_handed_out > self.max_stanza {
+            return Err(too_big(self.max_stanza));
+        }
+        self.pos += n;
+        self.stanza_start = Some(self.pos);
+        self.consumed_to = self.pos;
+        Ok(())
+    }
+
     /// Right after a [`Frame::Head`]: hand out the rest of that stanza as [`Frame::Child`]ren
     /// and a [`Frame::Tail`], dropping the head from the buffer. Does nothing at any other time.
     pub fn split_children(&mut self) {

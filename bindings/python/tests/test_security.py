@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import List
+import time
+from typing import Callable, List
 
 from xmpp_roster import RosterEvent
 
@@ -25,22 +26,47 @@ def test_spoofed_roster_push_from_another_user_is_refused(server, make_user, con
     try:
         target = victim.bound_jid
         assert target is not None
-        # The server stamps from='mallory@localhost/raw' on these; a 'from' we put in is replaced.
+        replies = b""
+
+        def answered(*ids: bytes) -> bool:
+            return all(re.search(rb"<iq\b[^>]*\bid=['\"]" + i + rb"['\"][^>]*>", replies) for i in ids)
+
+        def exchange(done: Callable[[], bool]) -> None:
+            # Waits until the victim has answered what reached it (it refuses each with an
+            # error), rather than for a fixed time: on a loaded machine the pushes could still be
+            # in flight after it, and the checks below would pass without the victim having seen
+            # them at all.
+            nonlocal replies
+            deadline = time.monotonic() + 10
+            while not done():
+                assert time.monotonic() < deadline, f"no answer from the victim: {replies!r}"
+                poll_quietly(victim, 0.1)
+                replies += attacker.read_available(0.05)
+
+        # The server stamps from='mallory@localhost/raw' on these.
         attacker.send(
             f"<iq type='set' id='evil-add' to='{target}'><query xmlns='jabber:iq:roster'>"
             f"<item jid='{mallory.jid}' name='Trust me' subscription='both'><group>Close</group></item>"
             "</query></iq>"
         )
         attacker.send(
-            f"<iq type='set' id='evil-remove' to='{target}' from='{victim_user.jid}'>"
-            f"<query xmlns='jabber:iq:roster'><item jid='{friend.jid}' subscription='remove'/></query></iq>"
-        )
-        attacker.send(
             f"<iq type='set' id='evil-ver' to='{target}'><query xmlns='jabber:iq:roster' ver='999'>"
             f"<item jid='{friend.jid}' name='Renamed'/></query></iq>"
         )
-        poll_quietly(victim, 1.0)
-        replies = attacker.read_available(0.5)
+        exchange(lambda: answered(b"evil-add", b"evil-ver"))
+        # A forged 'from': Prosody replaces it with mallory's JID and routes the push; ejabberd
+        # closes mallory's stream instead (invalid-from), so there it never reaches the victim.
+        attacker.send(
+            f"<iq type='set' id='evil-remove' to='{target}' from='{victim_user.jid}'>"
+            f"<query xmlns='jabber:iq:roster'><item jid='{friend.jid}' subscription='remove'/></query></iq>"
+        )
+        if server.is_ejabberd:
+            exchange(lambda: b"invalid-from" in replies)
+        else:
+            exchange(lambda: answered(b"evil-remove"))
+        # Then anything else that might still come.
+        poll_quietly(victim, 0.3)
+        replies += attacker.read_available(0.2)
     finally:
         attacker.close()
 
