@@ -97,7 +97,7 @@ class RosterItem:
     approved: bool
     """True if the user pre-approved the contact's subscription (``approved='true'``)."""
     groups: Tuple[str, ...]
-    """The groups the contact is in, in server order."""
+    """The groups the contact is in: sorted, without duplicates (groups are a set)."""
 
 
 @dataclass(frozen=True)
