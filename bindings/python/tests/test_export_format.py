@@ -142,6 +142,17 @@ def test_decoded_items_are_ordinary_frozen_dataclasses() -> None:
     assert not hasattr(got, "__dict__")
 
 
+def test_items_pickle_and_copy_as_values() -> None:
+    import copy
+    import pickle
+
+    [got] = decode_export(b"bob@localhost\0Bob\0" b"3\0" b"0\0" b"1\0" b"\x01Friends\0")
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        back = pickle.loads(pickle.dumps(got, protocol))
+        assert back == got and type(back) is RosterItem
+    assert copy.copy(got) == got and copy.deepcopy(got) == got
+
+
 def test_items_with_the_same_groups_are_independent_values() -> None:
     a, b = decode_export(encode([item("a@x", groups=("G", "H")), item("b@x", groups=("G", "H"))]))
     assert a.groups == b.groups == ("G", "H") and isinstance(a.groups, tuple)

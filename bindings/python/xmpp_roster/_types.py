@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple, Optional, Tuple
 
 from ._errors import XmppRosterError
 
@@ -98,6 +98,10 @@ class RosterItem:
     """True if the user pre-approved the contact's subscription (``approved='true'``)."""
     groups: Tuple[str, ...]
     """The groups the contact is in: sorted, without duplicates (groups are a set)."""
+
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
+        # Frozen with __slots__: the default pickling would set attributes on a frozen instance.
+        return (RosterItem, (self.jid, self.name, self.subscription, self.ask, self.approved, self.groups))
 
 
 @dataclass(frozen=True)
