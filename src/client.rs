@@ -100,7 +100,10 @@ pub struct Client {
     rosterver: bool,
     preapproval: bool,
     /// The JID of an item we set or removed, until the server's push for it arrives.
-    awaiting_push: Option<String>,
+    /// While `set_item`/`remove_item` waits: the change it asked for, to recognise its push.
+    awaiting_push: Option<WireItem>,
+    /// The server answered that change (pushes for its contact from then on are at least as new).
+    awaiting_answered: bool,
     push_seen: bool,
     /// True while `disconnect` waits for the server's end of stream.
     closing: bool,
@@ -159,6 +162,29 @@ fn stream_error_of(el: &Element) -> Error {
 }
 
 /// Decodes one stanza: roster results and pushes straight into items, the rest into a tree.
+/// The contact a roster item or removal is about.
+fn wire_jid(item: &WireItem) -> &str {
+    match item {
+        WireItem::Item(i) => &i.jid,
+        WireItem::Remove(j) => j,
+        WireItem::Invalid(_) => "",
+    }
+}
+
+/// True if `pushed` carries the change `expected` asked for: a removal for a removal; for an
+/// item, the same groups and name. Names compare as servers may store them: with tabs and line
+/// ends as spaces (XML attribute normalisation), and an empty name as none.
+fn push_matches(expected: &WireItem, pushed: &WireItem) -> bool {
+    fn name(n: &Option<NulString>) -> Option<String> {
+        n.as_deref().filter(|n| !n.is_empty()).map(|n| n.replace(['\t', '\n', '\r'], " "))
+    }
+    match (expected, pushed) {
+        (WireItem::Remove(a), WireItem::Remove(b)) => a == b,
+        (WireItem::Item(a), WireItem::Item(b)) => a.jid == b.jid && a.groups == b.groups && name(&a.name) == name(&b.name),
+        _ => false,
+    }
+}
+
 fn decode(bytes: &[u8], scope: &Scope) -> Result<Incoming> {
     let is_roster = |iq: &RosterIq| iq.iq_type == "result" || iq.iq_type == "set";
     if bytes.starts_with(b"<iq") {
@@ -190,6 +216,7 @@ impl Client {
             rosterver: false,
             preapproval: false,
             awaiting_push: None,
+            awaiting_answered: false,
             push_seen: false,
             closing: false,
             replies: String::new(),
@@ -793,13 +820,13 @@ impl Client {
             return;
         };
         self.reply_result(&iq.id, from);
-        let pushed_jid = match &item {
-            WireItem::Item(i) => &*i.jid,
-            WireItem::Remove(j) => j.as_str(),
-            WireItem::Invalid(_) => "",
-        };
-        if self.awaiting_push.as_deref() == Some(pushed_jid) {
-            self.push_seen = true;
+        if let Some(expected) = &self.awaiting_push {
+            // Before the server's answer, a push for the contact may be an older change (e.g. the
+            // `ask` of a subscription request): only the push of this change counts. After the
+            // answer, any push for the contact is this change or newer (Prosody answers first).
+            if wire_jid(expected) == wire_jid(&item) && (self.awaiting_answered || push_matches(expected, &item)) {
+                self.push_seen = true;
+            }
         }
         self.roster.set_version(iq.ver.as_deref());
         match item {
@@ -1012,21 +1039,24 @@ impl Client {
         let deadline = self.deadline();
         let id = random_id();
         let iq = format!("<iq type='set' id='{id}'><query xmlns='{}'>{item_xml}</query></iq>", ns::ROSTER);
-        self.awaiting_push = Some(jid.to_string());
+        debug_assert_eq!(wire_jid(&expected), jid);
+        self.awaiting_push = Some(expected);
+        self.awaiting_answered = false;
         self.push_seen = false;
-        let result = self.roster_set_inner(&id, &iq, expected, deadline);
+        let result = self.roster_set_inner(&id, &iq, deadline);
         self.awaiting_push = None;
         result?;
         self.flush(deadline)
     }
 
-    fn roster_set_inner(&mut self, id: &str, iq: &str, expected: WireItem, deadline: Instant) -> Result<()> {
+    fn roster_set_inner(&mut self, id: &str, iq: &str, deadline: Instant) -> Result<()> {
         self.send_raw(iq, deadline)?;
         if let Incoming::Element(el) = self.wait_response(id, ExpectFrom::Account, deadline)? {
             if el.attr("type") == Some("error") {
                 return Err(Error::Stanza(stanza_error_of(&el)));
             }
         }
+        self.awaiting_answered = true;
         // Servers push to resources that fetched the roster, before (ejabberd) or after (Prosody)
         // the result. Wait for it so the local roster is true when we return.
         while self.roster_interested && !self.push_seen {
@@ -1041,6 +1071,7 @@ impl Client {
         if !self.push_seen {
             // No push (the roster was never fetched, or the server did not send one): the server
             // accepted the change, so apply what it said it did.
+            let Some(expected) = self.awaiting_push.take() else { return Ok(()) };
             match expected {
                 WireItem::Item(item) => {
                     if let Some(change) = self.roster.apply(item.clone()) {

@@ -399,6 +399,45 @@ fn set_item_works_whether_the_push_comes_before_or_after_the_result() {
     }
 }
 
+/// An older push for the same contact (here the `ask` that a subscription request caused) that
+/// arrives while `set_item` waits is not taken for the push of its own change.
+#[test]
+fn set_item_waits_for_its_own_push_not_an_older_one_for_the_same_contact() {
+    for answer_first in [true, false] {
+        let server = FakeServer::start(move |c| {
+            c.login();
+            c.answer_roster_get("1", TWO_ITEMS);
+            let id = c.expect_iq("set");
+            // The older change, pushed before the server handled the set.
+            c.send("<iq type='set' id='old'><query xmlns='jabber:iq:roster' ver='2'><item jid='romeo@localhost' name='Romeo' subscription='both' ask='subscribe'><group>Friends</group></item></query></iq>");
+            let own_push = "<iq type='set' id='own'><query xmlns='jabber:iq:roster' ver='3'><item jid='romeo@localhost' name='Romeo\tMontague' subscription='both'><group>Family</group></item></query></iq>";
+            let result = format!("<iq type='result' id='{id}'/>");
+            if answer_first {
+                // Prosody's order: the answer, then (a little later) the push.
+                c.send(result);
+                std::thread::sleep(Duration::from_millis(200));
+                c.send(own_push);
+            } else {
+                // ejabberd's order: the push, then the answer.
+                std::thread::sleep(Duration::from_millis(200));
+                c.send(own_push);
+                c.send(result);
+            }
+            c.expect("id='own'");
+        });
+        let mut client = client_for(server.port, T);
+        client.connect().unwrap();
+        client.fetch_roster().unwrap();
+        // A tab in the name comes back as a space from a server that stores it raw: still ours.
+        client.set_item("romeo@localhost", Some("Romeo\tMontague"), &["Family"]).unwrap();
+        let romeo = client.roster().get("romeo@localhost").unwrap();
+        assert_eq!(romeo.name.as_deref(), Some("Romeo Montague"), "answer_first={answer_first}");
+        assert_eq!(romeo.groups, ["Family"]);
+        assert_eq!(client.roster().version(), Some("3"));
+        server.finish();
+    }
+}
+
 #[test]
 fn set_item_error_carries_condition_type_and_text() {
     let server = FakeServer::start(|c| {

@@ -268,6 +268,20 @@ server_tests! {
         poll_until(&mut romeo, "romeo: told 'unsubscribe'", |_| saw_subscription(&romeo_events, SubscriptionKind::Unsubscribe, &juliet_jid));
     }
 
+    fn set_item_right_after_a_subscription_request_returns_with_its_own_change(p) {
+        // The request's `ask` push for the same contact arrives while set_item waits: it must not
+        // be taken for the push of the rename (Prosody sends it before the set's answer).
+        let (juliet_jid, jpw) = account(p, "juliet");
+        let (romeo_jid, _) = account(p, "romeo");
+        let mut juliet = connected(p, &juliet_jid, &jpw);
+        juliet.fetch_roster().unwrap();
+        juliet.subscribe(&romeo_jid).unwrap();
+        juliet.set_item(&romeo_jid, Some("Romeo"), &["Lovers"]).unwrap();
+        let romeo = juliet.roster().get(&romeo_jid).expect("romeo in the roster");
+        assert_eq!(romeo.name.as_deref(), Some("Romeo"));
+        assert_eq!(romeo.groups, ["Lovers"]);
+    }
+
     fn a_denied_request_clears_the_pending_ask(p) {
         let (juliet_jid, jpw) = account(p, "juliet");
         let (tybalt_jid, tpw) = account(p, "tybalt");
