@@ -177,23 +177,32 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    c2s_port, tls_port = _free_port(), _free_port()
-    while tls_port == c2s_port:
-        tls_port = _free_port()
     config = run / "prosody.cfg.lua"
-    config.write_text(PROSODY_CONFIG.format(run=run, c2s_port=c2s_port, tls_port=tls_port))
     log = run / "prosody.log"
-    with open(run / "prosody.out", "wb") as out:
-        proc = subprocess.Popen(
-            ["prosody", "--config", str(config), "-F"],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    # A free port can be taken by someone else between choosing it and Prosody binding it:
+    # then start again on other ports (three attempts).
+    for attempt in range(3):
+        c2s_port, tls_port = _free_port(), _free_port()
+        while tls_port == c2s_port:
+            tls_port = _free_port()
+        config.write_text(PROSODY_CONFIG.format(run=run, c2s_port=c2s_port, tls_port=tls_port))
+        with open(run / "prosody.out", "wb") as out:
+            proc = subprocess.Popen(
+                ["prosody", "--config", str(config), "-F"],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            _wait_listening(c2s_port, proc, log)
+            _wait_listening(tls_port, proc, log)
+            break
+        except RuntimeError:
+            _stop(proc)
+            if attempt == 2:
+                raise
     try:
-        _wait_listening(c2s_port, proc, log)
-        _wait_listening(tls_port, proc, log)
         yield Server(
             host=LOOPBACK,
             port=c2s_port,

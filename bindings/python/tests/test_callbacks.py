@@ -226,7 +226,16 @@ def test_concurrent_call_from_another_thread_is_busy(make_user, connect) -> None
 
     worker = threading.Thread(target=long_poll)
     worker.start()
-    time.sleep(0.3)
+    # Wait until the worker is inside poll(): from then on every call answers "busy" (reading the
+    # roster too, which is harmless before that).
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.roster
+        except xmpp_roster.BusyError:
+            break
+        assert time.monotonic() < deadline, "the worker never entered poll()"
+        time.sleep(0.01)
     try:
         with pytest.raises(xmpp_roster.BusyError):
             client.fetch_roster()

@@ -7,6 +7,7 @@ import ctypes
 import socket
 import threading
 import time
+from typing import List
 
 import pytest
 
@@ -240,8 +241,17 @@ def test_interrupt_from_another_thread_during_poll(make_user, connect) -> None:
             ticks.append(time.monotonic())
             time.sleep(0.01)
 
+    entered: List[float] = []
+
+    def ticks_in_poll() -> int:
+        return sum(1 for t in ticks if entered and t > entered[0])
+
     def interrupter() -> None:
-        time.sleep(0.3)
+        # Interrupt once the ticker ran 20 times during the poll (at most 10 s): a held GIL would
+        # stop it, and the assertion below would fail.
+        deadline = time.monotonic() + 10
+        while ticks_in_poll() < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
         client.interrupt()
 
     threads = [threading.Thread(target=ticker), threading.Thread(target=interrupter)]
@@ -250,13 +260,14 @@ def test_interrupt_from_another_thread_during_poll(make_user, connect) -> None:
     started = time.monotonic()
     try:
         with pytest.raises(xmpp_roster.InterruptedCallError):
+            entered.append(time.monotonic())
             client.poll(30)
     finally:
         stop.set()
         for t in threads:
             t.join()
-    assert time.monotonic() - started < 5
-    assert len(ticks) > 10, "the GIL was held during poll()"
+    assert time.monotonic() - started < 15
+    assert ticks_in_poll() >= 20, "the GIL was held during poll()"
     # The connection survives an interrupt.
     assert client.is_connected
     assert client.fetch_roster() == []
