@@ -40,9 +40,7 @@ const SBIN_EJABBERDCTL: &str = "/usr/sbin/ejabberdctl";
 const ERLANG_LIB_DIR: &str = "/usr/lib/erlang/lib";
 /// The biggest stanza a client may send (ejabberd's Debian config says 256 KiB).
 const MAX_STANZA_SIZE: u64 = 64 * 1024 * 1024;
-/// Runs in the server's process group with a pipe from the owning process as stdin: when that
-/// process dies without cleaning up (SIGKILL, Ctrl-C), the pipe closes and the whole group goes.
-const WATCHDOG_SCRIPT: &str = "read -r _; kill -KILL 0";
+use crate::watchdog::SCRIPT as WATCHDOG_SCRIPT;
 
 /// Environment variable: the directory under which ejabberd servers get their private dirs.
 pub const EJABBERD_TMPDIR_ENV: &str = "XMPP_TEST_EJABBERD_TMPDIR";

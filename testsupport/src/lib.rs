@@ -36,6 +36,7 @@ use std::fs;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -44,6 +45,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod ejabberd;
 mod server;
+mod watchdog;
 
 pub use ejabberd::{Ejabberd, EJABBERD_TMPDIR_ENV};
 pub use server::{server, ServerHandle, ServerKind, XmppServer};
@@ -117,6 +119,8 @@ pub struct Prosody {
     tls_port: u16,
     options: ProsodyOptions,
     child: Option<Child>,
+    /// Kills the server's process group if this process dies without stopping it.
+    watchdog: Option<watchdog::Watchdog>,
     user_counter: AtomicU64,
     keep_dir: bool,
 }
@@ -156,6 +160,7 @@ impl Prosody {
             tls_port: 0,
             options,
             child: None,
+            watchdog: None,
             user_counter: AtomicU64::new(0),
             keep_dir: false,
         };
@@ -294,6 +299,12 @@ impl Prosody {
     /// closed), SIGKILL after 5 s. The directory, ports and data stay for [`Prosody::restart`].
     /// Does nothing if already stopped.
     pub fn stop(&mut self) -> io::Result<()> {
+        let result = self.stop_child();
+        self.watchdog = None;
+        result
+    }
+
+    fn stop_child(&mut self) -> io::Result<()> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
@@ -374,16 +385,32 @@ impl Prosody {
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
+            // Its own process group, watched (see `watchdog`).
+            .process_group(0)
             .spawn()
             .map_err(|e| LaunchError::Fatal(with_context(e, "starting", &self.prosody_bin)))?;
+        let pid = child.id();
         self.child = Some(child);
-        let result = self.wait_until_ready(log_offset);
-        if result.is_err() {
-            if let Some(mut child) = self.child.take() {
-                kill_and_reap(&mut child);
+        match watchdog::Watchdog::spawn(pid) {
+            Ok(w) => self.watchdog = Some(w),
+            Err(e) => {
+                self.kill();
+                return Err(LaunchError::Fatal(e));
             }
         }
+        let result = self.wait_until_ready(log_offset);
+        if result.is_err() {
+            self.kill();
+        }
         result
+    }
+
+    /// SIGKILLs the server and reaps it, then retires its watchdog.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_and_reap(&mut child);
+        }
+        self.watchdog = None;
     }
 
     /// Ready = the log of this launch shows both listeners activated on our ports (Prosody keeps
@@ -555,9 +582,7 @@ impl Drop for Prosody {
     /// `XMPP_TEST_KEEP_DIR` is set (or [`Prosody::set_keep_dir`] was called): then it prints
     /// the path instead.
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            kill_and_reap(&mut child);
-        }
+        self.kill();
         if self.keep_dir || std::env::var_os(KEEP_DIR_ENV).is_some() {
             eprintln!(
                 "xmpp-roster-testsupport: kept Prosody dir {}",
