@@ -294,7 +294,7 @@ mod tests {
         let snap = r.snapshot();
         r.remove("a@x");
         r.apply(item("c@x"));
-        r.set_version(Some("2".into()));
+        r.set_version(Some("2"));
         assert_eq!(snap.len(), 2);
         assert!(snap.get("a@x").is_some() && snap.get("c@x").is_none());
         assert_eq!(snap.version(), Some("1"));

@@ -145,7 +145,7 @@ impl Framer {
     /// Takes the first `n` bytes of [`children_ahead`](Self::children_ahead) as handed out: they
     /// must be complete children, which the reader decoded itself. They count against the limit.
     pub fn take_children(&mut self, n: usize) -> Result<()> {
-        if self.children_ahead().is_none_or(|ahead| n > ahead.len()) {
+        if self.children_ahead().map_or(true, |ahead| n > ahead.len()) {
             return Err(Error::local_stream("internal-server-error", "children taken outside of a split stanza"));
         }
         self.stanza_handed_out += n;
