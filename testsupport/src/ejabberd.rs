@@ -16,7 +16,7 @@ use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread;
@@ -40,7 +40,7 @@ const SBIN_EJABBERDCTL: &str = "/usr/sbin/ejabberdctl";
 const ERLANG_LIB_DIR: &str = "/usr/lib/erlang/lib";
 /// The biggest stanza a client may send (ejabberd's Debian config says 256 KiB).
 const MAX_STANZA_SIZE: u64 = 64 * 1024 * 1024;
-use crate::watchdog::SCRIPT as WATCHDOG_SCRIPT;
+use crate::watchdog::Watchdog;
 
 /// Environment variable: the directory under which ejabberd servers get their private dirs.
 pub const EJABBERD_TMPDIR_ENV: &str = "XMPP_TEST_EJABBERD_TMPDIR";
@@ -81,10 +81,8 @@ pub struct Ejabberd {
 struct Processes {
     /// `ejabberdctl ... foreground` (bash); the VM (beam.smp) is its child.
     launcher: Child,
-    /// Kills the group when `lifeline` closes without a proper shutdown.
-    watchdog: Child,
-    /// Never written: its closing (this process's death) is the watchdog's signal.
-    _lifeline: ChildStdin,
+    /// Kills the group if this process dies without a proper shutdown.
+    watchdog: Watchdog,
 }
 
 impl Ejabberd {
@@ -375,32 +373,16 @@ impl Ejabberd {
         let mut launcher = launcher
             .spawn()
             .map_err(|e| fatal(with_context(e, "running", &self.ctl_bin)))?;
-        let pgid = launcher.id() as libc::pid_t;
-        let watchdog = Command::new("/bin/sh")
-            .args(["-c", WATCHDOG_SCRIPT])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(pgid)
-            .spawn();
-        let mut watchdog = match watchdog {
+        let watchdog = match Watchdog::spawn(launcher.id()) {
             Ok(watchdog) => watchdog,
             Err(e) => {
                 // SAFETY: kill(2) on the process group we just created; no memory involved.
-                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                unsafe { libc::kill(-(launcher.id() as libc::pid_t), libc::SIGKILL) };
                 let _ = launcher.wait();
-                return Err(fatal(io::Error::new(
-                    e.kind(),
-                    format!("starting the watchdog (/bin/sh): {e}"),
-                )));
+                return Err(fatal(e));
             }
         };
-        let lifeline = watchdog.stdin.take().expect("piped stdin");
-        *lock(&self.processes) = Some(Processes {
-            launcher,
-            watchdog,
-            _lifeline: lifeline,
-        });
+        *lock(&self.processes) = Some(Processes { launcher, watchdog });
         let result = self.wait_until_ready(log_offset, stdout_offset);
         if result.is_err() {
             self.kill_processes();
@@ -530,7 +512,7 @@ impl Ejabberd {
         // SAFETY: kill(2) on our own process group; no memory involved.
         unsafe { libc::kill(-(launcher_pid as libc::pid_t), libc::SIGKILL) };
         let _ = processes.launcher.wait();
-        let _ = processes.watchdog.wait();
+        drop(processes.watchdog); // reaps the killed shell
 
         let deadline = Instant::now() + KILL_WAIT;
         loop {

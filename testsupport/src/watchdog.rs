@@ -9,10 +9,11 @@ use std::os::unix::process::CommandExt;
 
 /// Runs in the server's process group with a pipe from the owning process as stdin: when that
 /// process dies without cleaning up, the pipe closes and the whole group goes.
-pub(crate) const SCRIPT: &str = "read -r _; kill -KILL 0";
+const SCRIPT: &str = "read -r _; kill -KILL 0";
 
-/// The watchdog of one process group. Dropping it (after the server was stopped and reaped)
-/// closes the pipe, so the shell kills what is left of the group (itself), and reaps it.
+/// The watchdog of one process group. Dropping it (after the server was stopped and reaped, or
+/// the group killed) closes the pipe, so the shell kills what is left of the group (itself),
+/// and reaps it.
 #[derive(Debug)]
 pub(crate) struct Watchdog {
     shell: Child,
