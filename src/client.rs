@@ -99,12 +99,8 @@ pub struct Client {
     mechanism: Option<Mechanism>,
     rosterver: bool,
     preapproval: bool,
-    /// The JID of an item we set or removed, until the server's push for it arrives.
     /// While `set_item`/`remove_item` waits: the change it asked for, to recognise its push.
-    awaiting_push: Option<WireItem>,
-    /// The server answered that change (pushes for its contact from then on are at least as new).
-    awaiting_answered: bool,
-    push_seen: bool,
+    awaited: Option<AwaitedPush>,
     /// True while `disconnect` waits for the server's end of stream.
     closing: bool,
     /// Answers to server requests not written yet (see `queue_reply`).
@@ -162,6 +158,16 @@ fn stream_error_of(el: &Element) -> Error {
 }
 
 /// Decodes one stanza: roster results and pushes straight into items, the rest into a tree.
+/// A `set_item`/`remove_item` waiting for the push of its change.
+struct AwaitedPush {
+    /// The change asked for.
+    change: WireItem,
+    /// The server answered it: pushes for its contact from then on are this change or newer.
+    answered: bool,
+    /// Its push arrived.
+    seen: bool,
+}
+
 /// The contact a roster item or removal is about.
 fn wire_jid(item: &WireItem) -> &str {
     match item {
@@ -215,9 +221,7 @@ impl Client {
             mechanism: None,
             rosterver: false,
             preapproval: false,
-            awaiting_push: None,
-            awaiting_answered: false,
-            push_seen: false,
+            awaited: None,
             closing: false,
             replies: String::new(),
         })
@@ -820,24 +824,31 @@ impl Client {
             return;
         };
         self.reply_result(&iq.id, from);
-        if let Some(expected) = &self.awaiting_push {
+        if let Some(awaited) = self.awaited.as_mut() {
             // Before the server's answer, a push for the contact may be an older change (e.g. the
             // `ask` of a subscription request): only the push of this change counts. After the
             // answer, any push for the contact is this change or newer (Prosody answers first).
-            if wire_jid(expected) == wire_jid(&item) && (self.awaiting_answered || push_matches(expected, &item)) {
-                self.push_seen = true;
+            if wire_jid(&awaited.change) == wire_jid(&item) && (awaited.answered || push_matches(&awaited.change, &item)) {
+                awaited.seen = true;
             }
         }
         self.roster.set_version(iq.ver.as_deref());
-        match item {
+        self.apply_change(item, iq.ver);
+    }
+
+    /// Applies an item or a removal to the local roster and reports what changed.
+    fn apply_change(&mut self, change: WireItem, version: Option<String>) {
+        match change {
             WireItem::Item(item) => {
-                if let Some(change) = self.roster.apply(item.clone()) {
-                    self.emit(Event::RosterChanged { change, item, version: iq.ver });
+                // The event needs its own copy only when someone listens.
+                let for_event = self.handler.is_some().then(|| item.clone());
+                if let (Some(change), Some(item)) = (self.roster.apply(item), for_event) {
+                    self.emit(Event::RosterChanged { change, item, version });
                 }
             }
             WireItem::Remove(jid) => {
                 if let Some(item) = self.roster.remove(&jid) {
-                    self.emit(Event::RosterChanged { change: RosterChange::Removed, item, version: iq.ver });
+                    self.emit(Event::RosterChanged { change: RosterChange::Removed, item, version });
                 }
             }
             WireItem::Invalid(_) => {}
@@ -1040,11 +1051,9 @@ impl Client {
         let id = random_id();
         let iq = format!("<iq type='set' id='{id}'><query xmlns='{}'>{item_xml}</query></iq>", ns::ROSTER);
         debug_assert_eq!(wire_jid(&expected), jid);
-        self.awaiting_push = Some(expected);
-        self.awaiting_answered = false;
-        self.push_seen = false;
+        self.awaited = Some(AwaitedPush { change: expected, answered: false, seen: false });
         let result = self.roster_set_inner(&id, &iq, deadline);
-        self.awaiting_push = None;
+        self.awaited = None;
         result?;
         self.flush(deadline)
     }
@@ -1056,10 +1065,13 @@ impl Client {
                 return Err(Error::Stanza(stanza_error_of(&el)));
             }
         }
-        self.awaiting_answered = true;
+        if let Some(awaited) = self.awaited.as_mut() {
+            awaited.answered = true;
+        }
+        let seen = |c: &Client| c.awaited.as_ref().is_some_and(|a| a.seen);
         // Servers push to resources that fetched the roster, before (ejabberd) or after (Prosody)
         // the result. Wait for it so the local roster is true when we return.
-        while self.roster_interested && !self.push_seen {
+        while self.roster_interested && !seen(self) {
             match self.try_read_incoming(deadline)? {
                 Some(incoming) => {
                     self.handle(incoming)?;
@@ -1068,24 +1080,14 @@ impl Client {
                 None => break,
             }
         }
-        if !self.push_seen {
+        if !seen(self) {
             // No push (the roster was never fetched, or the server did not send one): the server
             // accepted the change, so apply what it said it did.
-            let Some(expected) = self.awaiting_push.take() else { return Ok(()) };
-            match expected {
-                WireItem::Item(item) => {
-                    if let Some(change) = self.roster.apply(item.clone()) {
-                        self.emit(Event::RosterChanged { change, item, version: self.roster.version().map(str::to_string) });
-                    }
-                }
-                WireItem::Remove(jid) => {
-                    if let Some(item) = self.roster.remove(&jid) {
-                        self.emit(Event::RosterChanged { change: RosterChange::Removed, item, version: self.roster.version().map(str::to_string) });
-                    }
-                }
-                WireItem::Invalid(_) => {}
+            if let Some(awaited) = self.awaited.take() {
+                let version = self.roster.version().map(str::to_string);
+                self.apply_change(awaited.change, version);
+                self.check_abort()?;
             }
-            self.check_abort()?;
         }
         Ok(())
     }
