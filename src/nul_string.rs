@@ -31,7 +31,12 @@ impl NulString {
     fn from_str_bytes(s: &str) -> NulString {
         let mut v = Vec::with_capacity(s.len() + 1);
         v.extend_from_slice(s.as_bytes());
-        if memchr::memchr(0, s.as_bytes()).is_some() {
+        NulString::terminate(v)
+    }
+
+    /// Appends the NUL to UTF-8 text, first replacing any NUL inside by '?'.
+    fn terminate(mut v: Vec<u8>) -> NulString {
+        if memchr::memchr(0, &v).is_some() {
             for b in &mut v {
                 if *b == 0 {
                     *b = b'?';
@@ -100,16 +105,7 @@ impl From<&String> for NulString {
 
 impl From<String> for NulString {
     fn from(s: String) -> NulString {
-        let mut v = s.into_bytes();
-        if memchr::memchr(0, &v).is_some() {
-            for b in &mut v {
-                if *b == 0 {
-                    *b = b'?';
-                }
-            }
-        }
-        v.push(0);
-        NulString(v.into_boxed_slice())
+        NulString::terminate(s.into_bytes())
     }
 }
 

@@ -280,7 +280,7 @@ mod fast {
             }
         }
         /// Character data up to the next `<`, noting whether it needs decoding (a reference or a
-        /// carriage return): one pass, for the short texts of `<group/>`s.
+        /// carriage return): one pass, for the short texts of `<group/>`s and around end tags.
         fn short_text(&mut self) -> Raw<'a> {
             let b = self.bytes();
             let start = self.i;
@@ -295,13 +295,6 @@ mod fast {
                 self.i += 1;
             }
             Raw { text: &self.s[start..self.i], plain }
-        }
-        /// Character data up to the next `<`.
-        fn text(&mut self) -> &'a str {
-            let end = memchr::memchr(b'<', &self.bytes()[self.i..]).map_or(self.s.len(), |o| self.i + o);
-            let t = &self.s[self.i..end];
-            self.i = end;
-            t
         }
     }
 
@@ -491,9 +484,9 @@ mod fast {
     /// `</query>` and `</iq>`, with character data around them.
     pub(super) fn check_tail(s: &str) -> Option<()> {
         let mut c = Cursor { s, i: 0 };
-        text_ok(c.text())?;
+        text_ok(c.short_text().text)?;
         c.close("query")?;
-        text_ok(c.text())?;
+        text_ok(c.short_text().text)?;
         c.close("iq")?;
         (c.i == s.len()).then_some(())
     }

@@ -126,7 +126,8 @@ pub(crate) fn parse_export(data: &[u8], version: Option<&str>) -> Result<RosterS
         while let Some(jid) = fields.next() {
             let n = builder.len();
             let jid = std::str::from_utf8(jid).map_err(|_| format!("item {n}: jid is not valid UTF-8"))?;
-            let jid = NulString::from(normalize_bare(jid).ok_or_else(|| format!("item {n}: {jid:?} is not a bare JID"))?);
+            let bare = normalize_bare(jid).ok_or_else(|| format!("item {n}: {jid:?} is not a bare JID"))?;
+            let jid = NulString::from(&*bare);
             let mut next = |what: &str| fields.next().ok_or_else(|| format!("item {n} ({jid}): the data ends before its {what}"));
             let name = next("name")?;
             let name = if name == [NO_NAME] { None } else { Some(text(name, "name", n)?) };
@@ -144,9 +145,8 @@ pub(crate) fn parse_export(data: &[u8], version: Option<&str>) -> Result<RosterS
                 }
                 canonical_groups(&mut groups);
             }
-            let jid_text = jid.to_string();
             if !builder.push(RosterItem { jid, name, subscription, ask, approved, groups }) {
-                return Err(format!("item {n}: {jid_text} appears twice"));
+                return Err(format!("item {n}: {bare} appears twice"));
             }
         }
     }
