@@ -620,13 +620,13 @@ impl Client {
     /// the server still sending.
     fn read_roster_items(&mut self, deadline: Instant) -> Result<RosterBuilder> {
         let mut builder = self.roster.builder();
-        let mut groups = Vec::new();
+        let mut scratch = roster_decode::DecodeScratch::default();
         self.session.as_mut().ok_or(Error::NotConnected)?.framer.split_children();
         loop {
             let session = self.session.as_mut().ok_or(Error::NotConnected)?;
             // The common case: whole items decoded straight from the buffer, in one pass.
             if let Some(ahead) = session.framer.children_ahead() {
-                let taken = roster_decode::decode_items_ahead(ahead, &mut groups, |item| {
+                let taken = roster_decode::decode_items_ahead(ahead, &mut scratch, |item| {
                     builder.push(item);
                 });
                 if taken > 0 {

@@ -28,6 +28,15 @@ impl NulString {
         unsafe { std::str::from_utf8_unchecked(&self.0[..self.0.len() - 1]) }
     }
 
+    /// Text known to hold no NUL (e.g. XML the decoder checked): skips the search for one.
+    pub(crate) fn from_text_without_nul(s: &str) -> NulString {
+        debug_assert!(!s.contains('\0'));
+        let mut v = Vec::with_capacity(s.len() + 1);
+        v.extend_from_slice(s.as_bytes());
+        v.push(0);
+        NulString(v.into_boxed_slice())
+    }
+
     fn from_str_bytes(s: &str) -> NulString {
         let mut v = Vec::with_capacity(s.len() + 1);
         v.extend_from_slice(s.as_bytes());

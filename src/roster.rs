@@ -5,6 +5,7 @@
 //! unchanged while the client goes on applying pushes. Lookups by JID are O(1) through an index
 //! that stores positions only (no second copy of each JID).
 
+use crate::groups::Groups;
 use crate::jid::normalize_bare;
 use crate::nul_string::NulString;
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -57,9 +58,8 @@ pub struct RosterItem {
     pub ask: bool,
     /// True when the user pre-approved the contact's subscription (`approved='true'`).
     pub approved: bool,
-    /// The groups the contact is in: sorted, without duplicates (groups are a set; servers
-    /// differ in the order they send them).
-    pub groups: Vec<NulString>,
+    /// The groups the contact is in: a sorted set, shared with the items in the same groups.
+    pub groups: Groups,
 }
 
 /// What a roster push or change did to the local roster.
@@ -74,7 +74,7 @@ pub enum RosterChange {
 struct RosterData {
     items: Vec<RosterItem>,
     /// Positions into `items`, hashed by the item's JID.
-    index: HashTable<usize>,
+    index: HashTable<Slot>,
     version: Option<NulString>,
 }
 
@@ -86,9 +86,30 @@ pub struct RosterSnapshot {
     hasher: DefaultHashBuilder,
 }
 
+/// An index entry: an item's position in `items` and the hash of its JID. The hash is kept so
+/// that a probe compares hashes before it reads an item, and the index grows without hashing any
+/// JID again. (Positions are `u32`: four billion items would need hundreds of gigabytes.)
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    pos: u32,
+    hash: u32,
+}
+
+/// The 32-bit hash of a JID kept in its [`Slot`].
+fn jid_hash(hasher: &DefaultHashBuilder, jid: &str) -> u32 {
+    let h = hasher.hash_one(jid);
+    (h ^ (h >> 32)) as u32
+}
+
+/// The table's 64-bit hash from the kept 32 bits: the table picks buckets with the low bits and
+/// tags them with the top 7, which are then bits 25..31 of the same hash.
+fn table_hash(hash: u32) -> u64 {
+    (u64::from(hash) << 32) | u64::from(hash)
+}
+
 fn find_in(data: &RosterData, hasher: &DefaultHashBuilder, jid: &str) -> Option<usize> {
-    let hash = hasher.hash_one(jid);
-    data.index.find(hash, |&i| *data.items[i].jid == *jid).copied()
+    let hash = jid_hash(hasher, jid);
+    data.index.find(table_hash(hash), |s| s.hash == hash && *data.items[s.pos as usize].jid == *jid).map(|s| s.pos as usize)
 }
 
 impl RosterSnapshot {
@@ -207,16 +228,16 @@ impl Roster {
         let i = find_in(&self.current.data, &self.current.hasher, jid)?;
         let hasher = self.current.hasher.clone();
         let data = self.data_mut();
-        if let Ok(entry) = data.index.find_entry(hasher.hash_one(jid), |&x| x == i) {
+        if let Ok(entry) = data.index.find_entry(table_hash(jid_hash(&hasher, jid)), |s| s.pos as usize == i) {
             entry.remove();
         }
         let removed = data.items.swap_remove(i);
         if i < data.items.len() {
             // The former last item now lives at `i`: repoint its index entry.
             let moved_from = data.items.len();
-            let moved_hash = hasher.hash_one(data.items[i].jid.as_str());
-            if let Some(slot) = data.index.find_mut(moved_hash, |&x| x == moved_from) {
-                *slot = i;
+            let moved_hash = table_hash(jid_hash(&hasher, &data.items[i].jid));
+            if let Some(slot) = data.index.find_mut(moved_hash, |s| s.pos as usize == moved_from) {
+                slot.pos = i as u32;
             }
         }
         Some(removed)
@@ -242,16 +263,16 @@ impl RosterBuilder {
 
 /// Inserts `item`, or replaces the item with its JID. True when it was new.
 fn upsert(data: &mut RosterData, hasher: &DefaultHashBuilder, item: RosterItem) -> bool {
-    let hash = hasher.hash_one(item.jid.as_str());
+    let hash = jid_hash(hasher, &item.jid);
     let items = &data.items;
-    match data.index.entry(hash, |&i| *items[i].jid == *item.jid, |&i| hasher.hash_one(items[i].jid.as_str())) {
+    match data.index.entry(table_hash(hash), |s| s.hash == hash && *items[s.pos as usize].jid == *item.jid, |s| table_hash(s.hash)) {
         hashbrown::hash_table::Entry::Occupied(e) => {
-            let i = *e.get();
+            let i = e.get().pos as usize;
             data.items[i] = item;
             false
         }
         hashbrown::hash_table::Entry::Vacant(e) => {
-            e.insert(items.len());
+            e.insert(Slot { pos: items.len() as u32, hash });
             data.items.push(item);
             true
         }

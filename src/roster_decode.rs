@@ -8,10 +8,12 @@
 //! the stanza with full XML and namespace checks. A test holds the two to identical output.
 
 use crate::error::{Error, Result};
+use crate::groups::{GroupInterner, Groups};
 use crate::jid::normalize_bare;
 use crate::nul_string::NulString;
 use crate::roster::{RosterItem, Subscription};
 use crate::xml::element::{parse_element, Scope};
+use crate::xml::scan::find_special;
 use crate::xml::{ns, Element};
 use std::borrow::Cow;
 
@@ -86,13 +88,20 @@ pub fn decode_roster_child(bytes: &[u8], stream_scope: &Scope) -> Result<Option<
 /// Returns how many bytes they took: it stops before the first child that is incomplete (more
 /// bytes must come), not of the common shape, or not an item; the framer then takes over from
 /// there. Decodes exactly as [`decode_roster_child`] does for each child it takes.
-pub fn decode_items_ahead(bytes: &[u8], scratch: &mut Vec<NulString>, mut push: impl FnMut(RosterItem)) -> usize {
+pub fn decode_items_ahead(bytes: &[u8], scratch: &mut DecodeScratch, mut push: impl FnMut(RosterItem)) -> usize {
     let s = match std::str::from_utf8(bytes) {
         Ok(s) => s,
         // SAFETY: the bytes before `valid_up_to` are valid UTF-8.
         Err(e) => unsafe { std::str::from_utf8_unchecked(&bytes[..e.valid_up_to()]) },
     };
-    fast::decode_items_ahead(s, scratch, &mut push)
+    fast::decode_items_ahead(s, &mut scratch.groups, &mut push)
+}
+
+/// What [`decode_items_ahead`] keeps from one call to the next while a roster is decoded: the
+/// group lists seen so far, so that items with equal groups share one copy.
+#[derive(Default)]
+pub struct DecodeScratch {
+    groups: GroupInterner,
 }
 
 /// Checks the end of a roster `<iq/>` decoded child by child: `</query>` then `</iq>`, with only
@@ -122,6 +131,7 @@ pub fn from_element(el: &Element) -> Option<RosterIq> {
 
 fn item_from_element(it: &Element) -> WireItem {
     let groups = it.children.iter().filter(|c| c.is("group", ns::ROSTER)).map(|g| NulString::from(&g.text)).collect();
+
     make_item(
         it.attr("jid"),
         it.attr("name").map(NulString::from),
@@ -133,7 +143,7 @@ fn item_from_element(it: &Element) -> WireItem {
 }
 
 /// Turns an item's decoded attributes into what it means for the roster (both decoders).
-fn make_item(jid: Option<&str>, name: Option<NulString>, subscription: Option<&str>, ask: bool, approved: bool, mut groups: Vec<NulString>) -> WireItem {
+fn make_item(jid: Option<&str>, name: Option<NulString>, subscription: Option<&str>, ask: bool, approved: bool, groups: Groups) -> WireItem {
     let Some(raw_jid) = jid else {
         return WireItem::Invalid("item without a jid".into());
     };
@@ -148,17 +158,8 @@ fn make_item(jid: Option<&str>, name: Option<NulString>, subscription: Option<&s
             None => return WireItem::Invalid(format!("item with an unknown subscription {s:?}")),
         },
     };
-    canonical_groups(&mut groups);
-    WireItem::Item(RosterItem { jid: jid.into(), name, subscription, ask, approved, groups })
-}
-
-/// Sorts and de-duplicates groups in O(k log k) (a contains() check per group would let a
-/// hostile item with many groups cost quadratic time).
-pub(crate) fn canonical_groups<T: Ord>(groups: &mut Vec<T>) {
-    if groups.len() > 1 {
-        groups.sort_unstable();
-        groups.dedup();
-    }
+    // A valid JID holds no control character, so no NUL.
+    WireItem::Item(RosterItem { jid: NulString::from_text_without_nul(&jid), name, subscription, ask, approved, groups })
 }
 
 /// The single-pass decoder for the common shape. Every function returns `None` to mean "not the
@@ -199,7 +200,10 @@ mod fast {
             self.i > start
         }
         fn eat(&mut self, lit: &str) -> bool {
-            if self.s[self.i..].starts_with(lit) {
+            self.eat_bytes(lit.as_bytes())
+        }
+        fn eat_bytes(&mut self, lit: &[u8]) -> bool {
+            if self.bytes()[self.i..].starts_with(lit) {
                 self.i += lit.len();
                 true
             } else {
@@ -216,6 +220,24 @@ mod fast {
             let len = b[start + 1..].iter().position(|&c| !NAME_CHAR[c as usize]).unwrap_or(b.len() - start - 1);
             self.i = start + 1 + len;
             Some(&self.s[start..self.i])
+        }
+        /// The name of an `<item/>` attribute the roster defines, as its index in `jid`,
+        /// `name`, `subscription`, `ask`, `approved`; `None` for any other name.
+        fn item_attribute(&mut self) -> Option<usize> {
+            let rest = &self.bytes()[self.i..];
+            let (k, len) = match rest.first()? {
+                b'j' if rest.starts_with(b"jid") => (0, 3),
+                b'n' if rest.starts_with(b"name") => (1, 4),
+                b's' if rest.starts_with(b"subscription") => (2, 12),
+                b'a' if rest.starts_with(b"ask") => (3, 3),
+                b'a' if rest.starts_with(b"approved") => (4, 8),
+                _ => return None,
+            };
+            if rest.get(len).is_some_and(|&c| NAME_CHAR[c as usize]) {
+                return None; // a longer name, e.g. `jids`
+            }
+            self.i += len;
+            Some(k)
         }
         /// `<name` of a start tag.
         fn open(&mut self, name: &str) -> Option<()> {
@@ -252,80 +274,58 @@ mod fast {
                     return None;
                 }
                 self.skip_ws();
-                let quote = *self.bytes().get(self.i)?;
-                if quote != b'\'' && quote != b'"' {
-                    return None;
-                }
-                // One pass to the closing quote, noting what needs decoding; '<' is not allowed.
-                let b = self.bytes();
-                let mut end = self.i + 1;
-                let mut plain = true;
-                loop {
-                    let c = *b.get(end)?;
-                    if VALUE_SPECIAL[c as usize] {
-                        if c == quote {
-                            break;
-                        }
-                        match c {
-                            b'<' => return None,
-                            b'\'' | b'"' => {}
-                            _ => plain = false,
-                        }
-                    }
-                    end += 1;
-                }
-                let raw = Raw { text: &self.s[self.i + 1..end], plain };
-                self.i = end + 1;
+                let raw = self.quoted()?;
                 each(name, raw)?;
             }
         }
-        /// Character data up to the next `<`, noting whether it needs decoding (a reference or a
-        /// carriage return): one pass, for the short texts of `<group/>`s and around end tags.
-        fn short_text(&mut self) -> Raw<'a> {
+        /// An attribute value in quotes: the text between them, `plain` when it holds no
+        /// reference and no control character (nothing to decode, no NUL). `None` for a `<` in
+        /// it or no closing quote (yet).
+        fn quoted(&mut self) -> Option<Raw<'a>> {
             let b = self.bytes();
-            let start = self.i;
-            let mut plain = true;
-            while let Some(&c) = b.get(self.i) {
-                if TEXT_SPECIAL[c as usize] {
-                    if c == b'<' {
-                        break;
-                    }
-                    plain = false;
-                }
-                self.i += 1;
+            let quote = *b.get(self.i)?;
+            if quote != b'\'' && quote != b'"' {
+                return None;
             }
+            let start = self.i + 1;
+            let rest = &b[start..];
+            let mut end = find_special(rest, quote);
+            let plain = rest.get(end) == Some(&quote);
+            if !plain {
+                // A reference or a control character first: the value is decoded; find its end.
+                end += memchr::memchr2(quote, b'<', rest.get(end..)?)?;
+                if rest[end] == b'<' {
+                    return None;
+                }
+            }
+            self.i = start + end + 1;
+            Some(Raw { text: &self.s[start..start + end], plain })
+        }
+        /// Character data up to the next `<` (or the end), `plain` when it holds no reference,
+        /// carriage return or NUL: for the short texts of `<group/>`s and around end tags.
+        fn short_text(&mut self) -> Raw<'a> {
+            let start = self.i;
+            let rest = &self.bytes()[start..];
+            let mut len = find_special(rest, b'<');
+            let mut plain = true;
+            if len < rest.len() && rest[len] != b'<' {
+                // A reference or a control character (tabs and line feeds are kept as they are).
+                let lt = memchr::memchr(b'<', &rest[len..]).map_or(rest.len(), |p| len + p);
+                plain = !rest[len..lt].iter().any(|&c| c == b'&' || c == b'\r' || c == 0);
+                len = lt;
+            }
+            self.i = start + len;
             Raw { text: &self.s[start..self.i], plain }
         }
     }
 
-    /// An attribute value as written between its quotes; `plain` when it holds no reference,
-    /// tab or line end (nothing to decode).
+    /// A value as written (between quotes, or character data); `plain` when there is nothing
+    /// to decode in it and it holds no NUL (see `Cursor::quoted`, `Cursor::short_text`).
     #[derive(Clone, Copy)]
     struct Raw<'a> {
         text: &'a str,
         plain: bool,
     }
-
-    /// The bytes an attribute value scan stops at: quotes, '<', and what needs decoding.
-    static VALUE_SPECIAL: [bool; 256] = {
-        let mut t = [false; 256];
-        let special = *b"'\"<&\t\n\r";
-        let mut i = 0;
-        while i < special.len() {
-            t[special[i] as usize] = true;
-            i += 1;
-        }
-        t
-    };
-
-    /// The bytes a character data scan stops at or notes: '<', and what needs decoding.
-    static TEXT_SPECIAL: [bool; 256] = {
-        let mut t = [false; 256];
-        t[b'<' as usize] = true;
-        t[b'&' as usize] = true;
-        t[b'\r' as usize] = true;
-        t
-    };
 
     /// An attribute value: line ends and white space normalised, references resolved
     /// (XML 1.0 §2.11, §3.3.3). Borrowed when there is nothing to do.
@@ -339,15 +339,16 @@ mod fast {
         Some(Cow::Owned(out))
     }
 
-    /// Character data: line ends normalised, references resolved.
-    fn text_value(raw: Raw<'_>) -> Option<NulString> {
+    /// Character data: line ends normalised, references resolved. Borrowed when there is
+    /// nothing to do.
+    fn text_cow(raw: Raw<'_>) -> Option<Cow<'_, str>> {
         let Raw { text: raw, plain } = raw;
         if plain {
-            return Some(NulString::from(raw));
+            return Some(Cow::Borrowed(raw));
         }
-        let mut out = String::with_capacity(raw.len() + 1);
+        let mut out = String::with_capacity(raw.len());
         decode_into(&mut out, raw, false)?;
-        Some(NulString::from(out))
+        Some(Cow::Owned(out))
     }
 
     /// One pass over `raw`: `\r\n` and `\r` become `\n` (in attributes, tabs and line ends
@@ -418,11 +419,6 @@ mod fast {
         Some((c, semi + 1))
     }
 
-    /// Namespace declarations and prefixed names are left to the element tree.
-    fn reject_namespacing(name: &str) -> Option<()> {
-        (!name.contains(':') && name != "xmlns").then_some(())
-    }
-
     /// `<iq ...>` WS? `<query xmlns='jabber:iq:roster' ...>`: the iq's attributes and the
     /// query's version. The bool is true when the query is empty (`<query/>`).
     fn head(c: &mut Cursor<'_>) -> Option<(RosterIq, bool)> {
@@ -491,15 +487,16 @@ mod fast {
         (c.i == s.len()).then_some(())
     }
 
-    pub(super) fn decode_items_ahead(s: &str, scratch: &mut Vec<NulString>, push: &mut dyn FnMut(RosterItem)) -> usize {
+    pub(super) fn decode_items_ahead(s: &str, interner: &mut GroupInterner, push: &mut dyn FnMut(RosterItem)) -> usize {
         let mut c = Cursor { s, i: 0 };
+        let mut names = Vec::new();
         let mut taken = 0;
         loop {
             c.skip_ws();
-            if !c.s[c.i..].starts_with("<item") {
+            if !c.bytes()[c.i..].starts_with(b"<item") {
                 return taken;
             }
-            match item(&mut c, scratch) {
+            match item(&mut c, &mut names, interner) {
                 Some(WireItem::Item(it)) => push(it),
                 // As in a whole result: removals and unusable items are not part of a roster.
                 Some(_) => {}
@@ -511,7 +508,7 @@ mod fast {
 
     pub(super) fn decode_item(s: &str) -> Option<WireItem> {
         let mut c = Cursor { s, i: 0 };
-        let item = item(&mut c, &mut Vec::new())?;
+        let item = item(&mut c, &mut Vec::new(), &mut GroupInterner::default())?;
         (c.i == s.len()).then_some(item)
     }
 
@@ -519,14 +516,14 @@ mod fast {
         let mut c = Cursor { s, i: 0 };
         let (mut iq, query_empty) = head(&mut c)?;
         if !query_empty {
-            let mut groups = Vec::new();
+            let (mut names, mut interner) = (Vec::new(), GroupInterner::default());
             loop {
                 c.skip_ws();
                 if c.s[c.i..].starts_with("</") {
                     c.close("query")?;
                     break;
                 }
-                iq.items.push(item(&mut c, &mut groups)?);
+                iq.items.push(item(&mut c, &mut names, &mut interner)?);
             }
         }
         c.close("iq")?;
@@ -534,51 +531,85 @@ mod fast {
         (c.i == s.len()).then_some(iq)
     }
 
-    /// One `<item/>`. `groups` is scratch space, left empty.
-    fn item(c: &mut Cursor<'_>, groups: &mut Vec<NulString>) -> Option<WireItem> {
-        c.open("item")?;
-        let (mut jid, mut name, mut subscription, mut ask, mut approved) = (None, None, None, None, None);
-        let empty = c.attrs(|attr, raw| {
-            reject_namespacing(attr)?;
-            let slot = match attr {
-                "jid" => &mut jid,
-                "name" => &mut name,
-                "subscription" => &mut subscription,
-                "ask" => &mut ask,
-                "approved" => &mut approved,
-                _ => return None,
-            };
-            if slot.is_some() {
+    /// One `<item/>`, from its `<`.
+    /// `names` is scratch space for the group names (left empty); `interner` shares equal group
+    /// lists between items.
+    fn item<'a>(c: &mut Cursor<'a>, names: &mut Vec<Cow<'a, str>>, interner: &mut GroupInterner) -> Option<WireItem> {
+        if !c.eat_bytes(b"<item") {
+            return None;
+        }
+        // jid, name, subscription, ask, approved: each at most once.
+        let mut attrs: [Option<Raw<'a>>; 5] = [None; 5];
+        let empty = loop {
+            let spaced = c.skip_ws();
+            match *c.bytes().get(c.i)? {
+                b'>' => {
+                    c.i += 1;
+                    break false;
+                }
+                b'/' => {
+                    c.eat_bytes(b"/>").then_some(())?;
+                    break true;
+                }
+                _ if !spaced => return None,
+                _ => {}
+            }
+            // Prefixed names and namespace declarations are none of these: the tree takes them.
+            let k = c.item_attribute()?;
+            if attrs[k].is_some() {
                 return None; // duplicate attribute: malformed, let the tree say so
             }
-            *slot = Some(attr_value(raw)?);
-            Some(())
-        })?;
-        groups.clear();
+            c.skip_ws();
+            if !c.eat_bytes(b"=") {
+                return None;
+            }
+            c.skip_ws();
+            attrs[k] = Some(c.quoted()?);
+        };
+        names.clear();
         if !empty {
             loop {
                 c.skip_ws();
-                if c.s[c.i..].starts_with("</") {
-                    c.close("item")?;
+                if c.eat_bytes(b"</item") {
+                    c.skip_ws();
+                    c.eat_bytes(b">").then_some(())?;
                     break;
                 }
-                c.open("group")?;
-                if c.attrs(|_, _| None)? {
-                    groups.push(NulString::default());
+                if !c.eat_bytes(b"<group") {
+                    return None;
+                }
+                c.skip_ws();
+                if c.eat_bytes(b"/>") {
+                    names.push(Cow::Borrowed(""));
                     continue;
                 }
-                let raw = c.short_text();
-                groups.push(text_value(raw)?);
-                c.close("group")?;
+                if !c.eat_bytes(b">") {
+                    return None; // attributes on a group
+                }
+                names.push(text_cow(c.short_text())?);
+                if !c.eat_bytes(b"</group") {
+                    return None;
+                }
+                c.skip_ws();
+                c.eat_bytes(b">").then_some(())?;
             }
         }
-        // Collected from a drain: an allocation of exactly the number of groups, and the scratch
-        // keeps its capacity for the next item (`mem::take` would do neither).
-        #[allow(clippy::drain_collect)]
-        let groups = groups.drain(..).collect();
+        // Absent: Some(None); present: its decoded value, or None (not decodable: the tree says why).
+        let value = |k: usize| match attrs[k] {
+            None => Some(None),
+            Some(raw) => attr_value(raw).map(Some),
+        };
+        let [jid, name, subscription, ask, approved] = [value(0)?, value(1)?, value(2)?, value(3)?, value(4)?];
+        let name = name.map(|n| match n {
+            // A plain value holds no NUL (see `quoted`).
+            Cow::Borrowed(b) => NulString::from_text_without_nul(b),
+            Cow::Owned(o) => NulString::from(o),
+        });
+        let groups = interner.intern(names);
+        names.clear();
         Some(make_item(
             jid.as_deref(),
-            name.map(NulString::from),
+            name,
             subscription.as_deref(),
             ask.as_deref() == Some("subscribe"),
             matches!(approved.as_deref(), Some("true") | Some("1")),

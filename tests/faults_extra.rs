@@ -654,7 +654,7 @@ fn repeated_failing_connects_leak_no_file_descriptors_and_no_memory() {
     let cached = vec![RosterItem {
         jid: "romeo@localhost".into(),
         name: Some("Romeo".into()),
-        groups: vec!["Friends".into()],
+        groups: ["Friends"].into_iter().collect(),
         ..Default::default()
     }];
     reused.load_roster(xmpp_roster::Roster::from_items(Some("42".into()), cached.clone()));

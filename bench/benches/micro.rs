@@ -7,7 +7,7 @@
 //! Run: `cargo bench --manifest-path bench/Cargo.toml` (BENCH_QUICK=1 shortens the measurement).
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
-use xmpp_roster::roster_decode::{decode_common_shape, decode_items_ahead, decode_roster_iq, WireItem};
+use xmpp_roster::roster_decode::{decode_common_shape, decode_items_ahead, decode_roster_iq, DecodeScratch, WireItem};
 use xmpp_roster::xml::element::Scope;
 use xmpp_roster::xml::{Frame, Framer};
 use xmpp_roster::{Roster, RosterItem};
@@ -95,13 +95,13 @@ fn micro(c: &mut Criterion) {
             b.iter(|| {
                 let mut framer = Framer::new(64 << 20);
                 framer.want_heads(true);
-                let (mut items, mut groups) = (Vec::new(), Vec::new());
+                let (mut items, mut scratch) = (Vec::new(), DecodeScratch::default());
                 let mut done = false;
                 for piece in stream.chunks(CHUNK) {
                     framer.push(piece);
                     loop {
                         if let Some(ahead) = framer.children_ahead() {
-                            let taken = decode_items_ahead(ahead, &mut groups, |it| items.push(it));
+                            let taken = decode_items_ahead(ahead, &mut scratch, |it| items.push(it));
                             framer.take_children(taken).expect("within the limit");
                         }
                         match framer.next_frame().expect("well-formed") {

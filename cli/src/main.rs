@@ -209,7 +209,7 @@ fn set(
         .unwrap_or_else(|| RosterItem {
             jid: jid.into(),
             name: name.map(Into::into),
-            groups: groups.iter().map(Into::into).collect(),
+            groups: groups.iter().collect(),
             ..Default::default()
         });
     out(&format!(

@@ -216,7 +216,7 @@ mod tests {
         RosterItem {
             jid: jid.into(),
             name: name.map(Into::into),
-            groups: groups.iter().map(|g| (*g).into()).collect(),
+            groups: groups.iter().copied().collect(),
             ..Default::default()
         }
     }

@@ -405,7 +405,7 @@ mod tests {
             subscription: sub,
             ask,
             approved: false,
-            groups: groups.iter().map(|g| (*g).into()).collect(),
+            groups: groups.iter().copied().collect(),
         }
     }
 

@@ -195,7 +195,7 @@ mod tests {
         let item = RosterItem {
             jid: "romeo@x".into(),
             name: Some("Romeo".into()),
-            groups: vec!["A".into()],
+            groups: ["A"].into_iter().collect(),
             ..Default::default()
         };
         let e = Event::RosterChanged {

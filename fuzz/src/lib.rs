@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 use xmpp_roster::jid::normalize_bare;
-use xmpp_roster::roster_decode::{check_roster_tail, decode_common_shape, decode_items_ahead, decode_roster_child, decode_roster_head, decode_roster_iq, from_element, RosterIq, WireItem};
+use xmpp_roster::roster_decode::{check_roster_tail, decode_common_shape, decode_items_ahead, decode_roster_child, decode_roster_head, decode_roster_iq, from_element, DecodeScratch, RosterIq, WireItem};
 use xmpp_roster::sasl::{Mechanism, Scram};
 use xmpp_roster::xml::element::{parse_element, parse_start_tag, Scope};
 use xmpp_roster::xml::writer::{escape, is_xml_safe};
@@ -168,7 +168,7 @@ fn split_agrees_with_whole(split: &Split, scope: &Scope) {
     // takes ends on a child boundary and decodes as those children do one by one.
     let joined: Vec<u8> = split.children.concat();
     let mut fast = Vec::new();
-    let taken = decode_items_ahead(&joined, &mut Vec::new(), |item| fast.push(WireItem::Item(item)));
+    let taken = decode_items_ahead(&joined, &mut DecodeScratch::default(), |item| fast.push(WireItem::Item(item)));
     let mut boundary = 0;
     let mut one_by_one = Vec::new();
     for child in &split.children {

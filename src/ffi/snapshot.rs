@@ -9,7 +9,7 @@
 use super::error::{xmpp_roster_result, XMPP_ROSTER_ERR_INVALID_ARGUMENT, XMPP_ROSTER_ERR_INVALID_JID, XMPP_ROSTER_ERR_NOT_FOUND};
 use super::{arg_str, c_safe, non_null, Failed};
 use crate::jid::normalize_bare;
-use crate::roster_decode::canonical_groups;
+use crate::groups::Groups;
 use crate::{NulString, Roster, RosterChange, RosterItem, RosterSnapshot, Subscription};
 use std::ffi::c_char;
 use std::sync::OnceLock;
@@ -143,9 +143,8 @@ pub(crate) fn parse_export(data: &[u8], version: Option<&str>) -> Result<RosterS
                 for g in rest.split(|&b| b == GROUP_MARK) {
                     groups.push(text(g, "group", n)?);
                 }
-                canonical_groups(&mut groups);
             }
-            if !builder.push(RosterItem { jid, name, subscription, ask, approved, groups }) {
+            if !builder.push(RosterItem { jid, name, subscription, ask, approved, groups: Groups::new(groups) }) {
                 return Err(format!("item {n}: {bare} appears twice"));
             }
         }
@@ -372,7 +371,7 @@ mod tests {
     use super::*;
 
     fn item(jid: &str, name: Option<&str>, groups: &[&str]) -> RosterItem {
-        RosterItem { jid: jid.into(), name: name.map(Into::into), subscription: Subscription::Both, ask: true, approved: false, groups: groups.iter().map(|&g| g.into()).collect() }
+        RosterItem { jid: jid.into(), name: name.map(Into::into), subscription: Subscription::Both, ask: true, approved: false, groups: groups.iter().copied().collect() }
     }
 
     fn roster(items: &[RosterItem]) -> RosterSnapshot {

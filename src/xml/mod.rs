@@ -9,6 +9,7 @@
 
 pub mod element;
 pub mod framer;
+pub mod scan;
 pub mod writer;
 
 pub use element::Element;
