@@ -150,11 +150,12 @@ pub fn normalize_bare(s: &str) -> Option<Cow<'_, str>> {
 /// digits and `.-_+`, with sane lengths. Anything else takes the full checks.
 fn is_plain_bare(s: &str) -> bool {
     let b = s.as_bytes();
-    let Some(at) = memchr::memchr(b'@', b) else { return false };
-    let (local, domain) = (&b[..at], &b[at + 1..]);
-    if local.is_empty() || local.len() > MAX_PART || !local.iter().all(|&c| PLAIN_LOCAL[c as usize]) {
+    // The local part: plain bytes up to the '@' (which is not one of them).
+    let at = b.iter().position(|&c| !PLAIN_LOCAL[c as usize]).unwrap_or(b.len());
+    if at == 0 || at > MAX_PART || b.get(at) != Some(&b'@') {
         return false;
     }
+    let domain = &b[at + 1..];
     if domain.is_empty() || domain.len() > 253 {
         return false;
     }

@@ -192,6 +192,7 @@ mod fast {
         fn bytes(&self) -> &'a [u8] {
             self.s.as_bytes()
         }
+        #[inline(always)]
         fn skip_ws(&mut self) -> bool {
             let start = self.i;
             while self.i < self.s.len() && is_ws(self.bytes()[self.i]) {
@@ -202,6 +203,7 @@ mod fast {
         fn eat(&mut self, lit: &str) -> bool {
             self.eat_bytes(lit.as_bytes())
         }
+        #[inline(always)]
         fn eat_bytes(&mut self, lit: &[u8]) -> bool {
             if self.bytes()[self.i..].starts_with(lit) {
                 self.i += lit.len();
@@ -223,6 +225,7 @@ mod fast {
         }
         /// The name of an `<item/>` attribute the roster defines, as its index in `jid`,
         /// `name`, `subscription`, `ask`, `approved`; `None` for any other name.
+        #[inline(always)]
         fn item_attribute(&mut self) -> Option<usize> {
             let rest = &self.bytes()[self.i..];
             let (k, len) = match rest.first()? {
@@ -281,6 +284,7 @@ mod fast {
         /// An attribute value in quotes: the text between them, `plain` when it holds no
         /// reference and no control character (nothing to decode, no NUL). `None` for a `<` in
         /// it or no closing quote (yet).
+        #[inline(always)]
         fn quoted(&mut self) -> Option<Raw<'a>> {
             let b = self.bytes();
             let quote = *b.get(self.i)?;
@@ -303,6 +307,7 @@ mod fast {
         }
         /// Character data up to the next `<` (or the end), `plain` when it holds no reference,
         /// carriage return or NUL: for the short texts of `<group/>`s and around end tags.
+        #[inline(always)]
         fn short_text(&mut self) -> Raw<'a> {
             let start = self.i;
             let rest = &self.bytes()[start..];
@@ -329,6 +334,7 @@ mod fast {
 
     /// An attribute value: line ends and white space normalised, references resolved
     /// (XML 1.0 §2.11, §3.3.3). Borrowed when there is nothing to do.
+    #[inline(always)]
     fn attr_value(raw: Raw<'_>) -> Option<Cow<'_, str>> {
         let Raw { text: raw, plain } = raw;
         if plain {
@@ -341,6 +347,7 @@ mod fast {
 
     /// Character data: line ends normalised, references resolved. Borrowed when there is
     /// nothing to do.
+    #[inline(always)]
     fn text_cow(raw: Raw<'_>) -> Option<Cow<'_, str>> {
         let Raw { text: raw, plain } = raw;
         if plain {

@@ -4,6 +4,7 @@
 /// The position of the first byte of `b` that is `stop`, `<`, `&`, or a control character
 /// (below 0x20: tab, line ends, NUL, ...); `b.len()` if there is none. For an attribute value
 /// `stop` is its quote; for character data, `<` again.
+#[inline(always)]
 pub fn find_special(b: &[u8], stop: u8) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
@@ -28,6 +29,7 @@ fn find_special_bytewise(b: &[u8], stop: u8, from: usize) -> usize {
 mod sse2 {
     use std::arch::x86_64::*;
 
+    #[inline(always)]
     pub fn find_special(b: &[u8], stop: u8) -> usize {
         let mut i = 0;
         // SAFETY: SSE2 is always available on x86_64; every load reads 16 bytes from `i`, and the
