@@ -13,7 +13,7 @@ use crate::jid::normalize_bare;
 use crate::nul_string::NulString;
 use crate::roster::{RosterItem, Subscription};
 use crate::xml::element::{parse_element, Scope};
-use crate::xml::scan::find_special;
+use crate::xml::scan::{find_special, Special};
 use crate::xml::{ns, Element};
 use std::borrow::Cow;
 
@@ -54,14 +54,14 @@ pub fn decode_roster_iq(bytes: &[u8], scope: &Scope) -> Result<Option<RosterIq>>
 /// every malformed one); the caller then decodes the element tree. Only for a stream whose
 /// default namespace is `jabber:client` (the client checks the server's stream header).
 pub fn decode_common_shape(bytes: &[u8]) -> Option<RosterIq> {
-    fast::decode(std::str::from_utf8(bytes).ok()?)
+    fast::decode(bytes)
 }
 
 /// The start of a roster `<iq/>`, `<iq ...><query xmlns='jabber:iq:roster' ...>`, of the common
 /// shape: what the client needs to know whether this is the fetch result it waits for, before the
 /// items arrive. `None` for anything else (the stanza is then decoded whole when complete).
 pub fn decode_roster_head(bytes: &[u8]) -> Option<RosterIq> {
-    fast::decode_head(std::str::from_utf8(bytes).ok()?)
+    fast::decode_head(bytes)
 }
 
 /// Decodes one child of a roster query whose head [`decode_roster_head`] accepted, e.g. one
@@ -72,9 +72,9 @@ pub fn decode_roster_child(bytes: &[u8], stream_scope: &Scope) -> Result<Option<
     let lt = memchr::memchr(b'<', bytes).unwrap_or(bytes.len());
     let (text, bytes) = bytes.split_at(lt);
     if !text.iter().all(u8::is_ascii_whitespace) {
-        std::str::from_utf8(text).ok().and_then(fast::text_ok).ok_or_else(|| Error::local_stream("not-well-formed", "bad character data in a roster query"))?;
+        fast::text_ok(text).ok_or_else(|| Error::local_stream("not-well-formed", "bad character data in a roster query"))?;
     }
-    if let Some(item) = std::str::from_utf8(bytes).ok().and_then(fast::decode_item) {
+    if let Some(item) = fast::decode_item(bytes) {
         return Ok(Some(item));
     }
     let mut scope = stream_scope.clone();
@@ -89,12 +89,7 @@ pub fn decode_roster_child(bytes: &[u8], stream_scope: &Scope) -> Result<Option<
 /// bytes must come), not of the common shape, or not an item; the framer then takes over from
 /// there. Decodes exactly as [`decode_roster_child`] does for each child it takes.
 pub fn decode_items_ahead(bytes: &[u8], scratch: &mut DecodeScratch, mut push: impl FnMut(RosterItem)) -> usize {
-    let s = match std::str::from_utf8(bytes) {
-        Ok(s) => s,
-        // SAFETY: the bytes before `valid_up_to` are valid UTF-8.
-        Err(e) => unsafe { std::str::from_utf8_unchecked(&bytes[..e.valid_up_to()]) },
-    };
-    fast::decode_items_ahead(s, &mut scratch.groups, &mut push)
+    fast::decode_items_ahead(bytes, &mut scratch.groups, &mut push)
 }
 
 /// What [`decode_items_ahead`] keeps from one call to the next while a roster is decoded: the
@@ -107,10 +102,7 @@ pub struct DecodeScratch {
 /// Checks the end of a roster `<iq/>` decoded child by child: `</query>` then `</iq>`, with only
 /// character data around them (anything else after the items is refused with `bad-format`).
 pub fn check_roster_tail(bytes: &[u8]) -> Result<()> {
-    std::str::from_utf8(bytes)
-        .ok()
-        .and_then(fast::check_tail)
-        .ok_or_else(|| Error::local_stream("bad-format", "a roster result must end with </query></iq> after its items"))
+    fast::check_tail(bytes).ok_or_else(|| Error::local_stream("bad-format", "a roster result must end with </query></iq> after its items"))
 }
 
 /// Decodes an element tree that is an `<iq/>` with a roster query.
@@ -167,8 +159,11 @@ fn make_item(jid: Option<&str>, name: Option<NulString>, subscription: Option<&s
 mod fast {
     use super::*;
 
+    /// A position in the bytes of a stanza. Bytes, not `str`: UTF-8 is checked only in the
+    /// values kept (most are ASCII, which the value scan sees on its way), the rest is ASCII
+    /// markup that the decoder checks byte by byte anyway.
     struct Cursor<'a> {
-        s: &'a str,
+        b: &'a [u8],
         i: usize,
     }
 
@@ -190,12 +185,12 @@ mod fast {
 
     impl<'a> Cursor<'a> {
         fn bytes(&self) -> &'a [u8] {
-            self.s.as_bytes()
+            self.b
         }
         #[inline(always)]
         fn skip_ws(&mut self) -> bool {
             let start = self.i;
-            while self.i < self.s.len() && is_ws(self.bytes()[self.i]) {
+            while self.i < self.b.len() && is_ws(self.b[self.i]) {
                 self.i += 1;
             }
             self.i > start
@@ -213,7 +208,7 @@ mod fast {
             }
         }
         /// An ASCII XML name (prefixes included: the caller rejects them).
-        fn name(&mut self) -> Option<&'a str> {
+        fn name(&mut self) -> Option<&'a [u8]> {
             let b = self.bytes();
             let start = self.i;
             if start >= b.len() || !(b[start].is_ascii_alphabetic() || b[start] == b'_' || b[start] == b':') {
@@ -221,7 +216,7 @@ mod fast {
             }
             let len = b[start + 1..].iter().position(|&c| !NAME_CHAR[c as usize]).unwrap_or(b.len() - start - 1);
             self.i = start + 1 + len;
-            Some(&self.s[start..self.i])
+            Some(&b[start..self.i])
         }
         /// The name of an `<item/>` attribute the roster defines, as its index in `jid`,
         /// `name`, `subscription`, `ask`, `approved`; `None` for any other name.
@@ -244,7 +239,7 @@ mod fast {
         }
         /// `<name` of a start tag.
         fn open(&mut self, name: &str) -> Option<()> {
-            if !self.eat("<") || self.name()? != name {
+            if !self.eat("<") || self.name()? != name.as_bytes() {
                 return None;
             }
             Some(())
@@ -252,14 +247,14 @@ mod fast {
         /// `</name WS? >`.
         fn close(&mut self, name: &str) -> Option<()> {
             self.skip_ws();
-            if !self.eat("</") || self.name()? != name {
+            if !self.eat("</") || self.name()? != name.as_bytes() {
                 return None;
             }
             self.skip_ws();
             self.eat(">").then_some(())
         }
         /// Attributes up to `>` or `/>`; calls `each(name, raw value)`. Returns true for `/>`.
-        fn attrs(&mut self, mut each: impl FnMut(&'a str, Raw<'a>) -> Option<()>) -> Option<bool> {
+        fn attrs(&mut self, mut each: impl FnMut(&'a [u8], Raw<'a>) -> Option<()>) -> Option<bool> {
             loop {
                 let spaced = self.skip_ws();
                 if self.eat("/>") {
@@ -293,7 +288,7 @@ mod fast {
             }
             let start = self.i + 1;
             let rest = &b[start..];
-            let mut end = find_special(rest, quote);
+            let Special { at: mut end, ascii } = find_special(rest, quote);
             let plain = rest.get(end) == Some(&quote);
             if !plain {
                 // A reference or a control character first: the value is decoded; find its end.
@@ -303,7 +298,7 @@ mod fast {
                 }
             }
             self.i = start + end + 1;
-            Some(Raw { text: &self.s[start..start + end], plain })
+            Some(Raw { text: &rest[..end], plain, ascii: plain && ascii })
         }
         /// Character data up to the next `<` (or the end), `plain` when it holds no reference,
         /// carriage return or NUL: for the short texts of `<group/>`s and around end tags.
@@ -311,7 +306,7 @@ mod fast {
         fn short_text(&mut self) -> Raw<'a> {
             let start = self.i;
             let rest = &self.bytes()[start..];
-            let mut len = find_special(rest, b'<');
+            let Special { at: mut len, ascii } = find_special(rest, b'<');
             let mut plain = true;
             if len < rest.len() && rest[len] != b'<' {
                 // A reference or a control character (tabs and line feeds are kept as they are).
@@ -320,7 +315,7 @@ mod fast {
                 len = lt;
             }
             self.i = start + len;
-            Raw { text: &self.s[start..self.i], plain }
+            Raw { text: &rest[..len], plain, ascii: plain && ascii }
         }
     }
 
@@ -328,15 +323,31 @@ mod fast {
     /// to decode in it and it holds no NUL (see `Cursor::quoted`, `Cursor::short_text`).
     #[derive(Clone, Copy)]
     struct Raw<'a> {
-        text: &'a str,
+        text: &'a [u8],
         plain: bool,
+        /// True when the text is known to be ASCII (otherwise it is still to be checked).
+        ascii: bool,
+    }
+
+    impl<'a> Raw<'a> {
+        /// The text as `str`: `None` if it is not UTF-8 (the element tree then reports it).
+        #[inline(always)]
+        fn utf8(self) -> Option<&'a str> {
+            if self.ascii {
+                // SAFETY: the value scan saw only ASCII bytes, which are UTF-8 as they are.
+                Some(unsafe { std::str::from_utf8_unchecked(self.text) })
+            } else {
+                std::str::from_utf8(self.text).ok()
+            }
+        }
     }
 
     /// An attribute value: line ends and white space normalised, references resolved
     /// (XML 1.0 §2.11, §3.3.3). Borrowed when there is nothing to do.
     #[inline(always)]
     fn attr_value(raw: Raw<'_>) -> Option<Cow<'_, str>> {
-        let Raw { text: raw, plain } = raw;
+        let plain = raw.plain;
+        let raw = raw.utf8()?;
         if plain {
             return Some(Cow::Borrowed(raw));
         }
@@ -349,7 +360,8 @@ mod fast {
     /// nothing to do.
     #[inline(always)]
     fn text_cow(raw: Raw<'_>) -> Option<Cow<'_, str>> {
-        let Raw { text: raw, plain } = raw;
+        let plain = raw.plain;
+        let raw = raw.utf8()?;
         if plain {
             return Some(Cow::Borrowed(raw));
         }
@@ -433,18 +445,19 @@ mod fast {
         let mut iq = RosterIq { iq_type: String::new(), id: String::new(), from: None, ver: None, items: Vec::new() };
         let mut seen = [false; 5];
         let iq_empty = c.attrs(|name, raw| {
-            let slot = ["type", "id", "from", "to", "xmlns"].iter().position(|n| *n == name);
+            // Every value is decoded, which also checks that it is UTF-8.
+            let v = attr_value(raw)?;
+            let slot = [&b"type"[..], b"id", b"from", b"to", b"xmlns"].iter().position(|n| *n == name);
             match slot {
                 Some(k) if !seen[k] => seen[k] = true,
-                _ if name == "xml:lang" => return Some(()),
+                _ if name == b"xml:lang" => return Some(()),
                 _ => return None,
             }
-            let v = attr_value(raw)?;
             match name {
-                "type" => iq.iq_type = v.into_owned(),
-                "id" => iq.id = v.into_owned(),
-                "from" => iq.from = Some(v.into_owned()),
-                "xmlns" if v != ns::CLIENT => return None,
+                b"type" => iq.iq_type = v.into_owned(),
+                b"id" => iq.id = v.into_owned(),
+                b"from" => iq.from = Some(v.into_owned()),
+                b"xmlns" if v != ns::CLIENT => return None,
                 _ => {}
             }
             Some(())
@@ -458,8 +471,8 @@ mod fast {
         let mut ver_seen = false;
         let query_empty = c.attrs(|name, raw| {
             match name {
-                "xmlns" if !query_ns && raw.text == ns::ROSTER => query_ns = true,
-                "ver" if !ver_seen => {
+                b"xmlns" if !query_ns && raw.text == ns::ROSTER.as_bytes() => query_ns = true,
+                b"ver" if !ver_seen => {
                     ver_seen = true;
                     iq.ver = Some(attr_value(raw)?.into_owned());
                 }
@@ -470,32 +483,31 @@ mod fast {
         query_ns.then_some((iq, query_empty))
     }
 
-    pub(super) fn decode_head(s: &str) -> Option<RosterIq> {
-        let mut c = Cursor { s, i: 0 };
+    pub(super) fn decode_head(b: &[u8]) -> Option<RosterIq> {
+        let mut c = Cursor { b, i: 0 };
         let (iq, query_empty) = head(&mut c)?;
-        (!query_empty && c.i == s.len()).then_some(iq)
+        (!query_empty && c.i == b.len()).then_some(iq)
     }
 
-    /// Character data that decodes (no unknown entity, no bad character reference).
-    pub(super) fn text_ok(raw: &str) -> Option<()> {
-        if raw.contains('&') {
-            decode_into(&mut String::new(), raw, false)?;
-        }
-        Some(())
+    /// Character data that is UTF-8 and decodes (no unknown entity, no bad character reference).
+    pub(super) fn text_ok(b: &[u8]) -> Option<()> {
+        let mut c = Cursor { b, i: 0 };
+        text_cow(c.short_text())?;
+        (c.i == b.len()).then_some(())
     }
 
     /// `</query>` and `</iq>`, with character data around them.
-    pub(super) fn check_tail(s: &str) -> Option<()> {
-        let mut c = Cursor { s, i: 0 };
-        text_ok(c.short_text().text)?;
+    pub(super) fn check_tail(b: &[u8]) -> Option<()> {
+        let mut c = Cursor { b, i: 0 };
+        text_cow(c.short_text())?;
         c.close("query")?;
-        text_ok(c.short_text().text)?;
+        text_cow(c.short_text())?;
         c.close("iq")?;
-        (c.i == s.len()).then_some(())
+        (c.i == b.len()).then_some(())
     }
 
-    pub(super) fn decode_items_ahead(s: &str, interner: &mut GroupInterner, push: &mut dyn FnMut(RosterItem)) -> usize {
-        let mut c = Cursor { s, i: 0 };
+    pub(super) fn decode_items_ahead(b: &[u8], interner: &mut GroupInterner, push: &mut dyn FnMut(RosterItem)) -> usize {
+        let mut c = Cursor { b, i: 0 };
         let mut names = Vec::new();
         let mut taken = 0;
         loop {
@@ -513,20 +525,20 @@ mod fast {
         }
     }
 
-    pub(super) fn decode_item(s: &str) -> Option<WireItem> {
-        let mut c = Cursor { s, i: 0 };
+    pub(super) fn decode_item(b: &[u8]) -> Option<WireItem> {
+        let mut c = Cursor { b, i: 0 };
         let item = item(&mut c, &mut Vec::new(), &mut GroupInterner::default())?;
-        (c.i == s.len()).then_some(item)
+        (c.i == b.len()).then_some(item)
     }
 
-    pub(super) fn decode(s: &str) -> Option<RosterIq> {
-        let mut c = Cursor { s, i: 0 };
+    pub(super) fn decode(b: &[u8]) -> Option<RosterIq> {
+        let mut c = Cursor { b, i: 0 };
         let (mut iq, query_empty) = head(&mut c)?;
         if !query_empty {
             let (mut names, mut interner) = (Vec::new(), GroupInterner::default());
             loop {
                 c.skip_ws();
-                if c.s[c.i..].starts_with("</") {
+                if c.b[c.i..].starts_with(b"</") {
                     c.close("query")?;
                     break;
                 }
@@ -535,7 +547,7 @@ mod fast {
         }
         c.close("iq")?;
         c.skip_ws();
-        (c.i == s.len()).then_some(iq)
+        (c.i == b.len()).then_some(iq)
     }
 
     /// One `<item/>`, from its `<`.
@@ -639,7 +651,7 @@ mod tests {
 
     /// Both decoders, which must agree whenever the fast one takes the stanza.
     fn both(xml: &str) -> (Option<RosterIq>, Option<RosterIq>) {
-        let fast = fast::decode(xml);
+        let fast = fast::decode(xml.as_bytes());
         let slow = parse_element(xml.as_bytes(), &scope()).ok().and_then(|el| from_element(&el));
         (fast, slow)
     }
@@ -668,7 +680,7 @@ mod tests {
     fn many_groups_are_sorted_and_deduplicated_in_n_log_n() {
         let many: String = (0..20_000).rev().map(|i| format!("<group>g{}</group>", i % 10_000)).collect();
         let xml = format!("<iq type='result' id='x'><query xmlns='jabber:iq:roster'><item jid='a@b'>{many}</item></query></iq>");
-        let iq = fast::decode(&xml).unwrap();
+        let iq = fast::decode(xml.as_bytes()).unwrap();
         let WireItem::Item(a) = &iq.items[0] else { panic!() };
         assert_eq!(a.groups.len(), 10_000);
         assert!(a.groups.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
@@ -713,7 +725,7 @@ mod tests {
             "<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid=a@b/></query></iq>",
             "<iq type='result' id='1'><query xmlns='jabber:iq:roster'><itemjid='a@b'/></query></iq>",
         ] {
-            assert_eq!(fast::decode(xml), None, "{xml}");
+            assert_eq!(fast::decode(xml.as_bytes()), None, "{xml}");
         }
     }
 
