@@ -443,14 +443,13 @@ mod fast {
     fn head(c: &mut Cursor<'_>) -> Option<(RosterIq, bool)> {
         c.open("iq")?;
         let mut iq = RosterIq { iq_type: String::new(), id: String::new(), from: None, ver: None, items: Vec::new() };
-        let mut seen = [false; 5];
+        let mut seen = [false; 6];
         let iq_empty = c.attrs(|name, raw| {
             // Every value is decoded, which also checks that it is UTF-8.
             let v = attr_value(raw)?;
-            let slot = [&b"type"[..], b"id", b"from", b"to", b"xmlns"].iter().position(|n| *n == name);
-            match slot {
+            // Each at most once (a duplicate is malformed: the tree says so).
+            match [&b"type"[..], b"id", b"from", b"to", b"xmlns", b"xml:lang"].iter().position(|n| *n == name) {
                 Some(k) if !seen[k] => seen[k] = true,
-                _ if name == b"xml:lang" => return Some(()),
                 _ => return None,
             }
             match name {
@@ -724,6 +723,7 @@ mod tests {
             "<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid='a@b'/></query></iq><trailing/>",
             "<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid=a@b/></query></iq>",
             "<iq type='result' id='1'><query xmlns='jabber:iq:roster'><itemjid='a@b'/></query></iq>",
+            "<iq type='result' id='1' xml:lang='en' xml:lang='de'><query xmlns='jabber:iq:roster'><item jid='a@b'/></query></iq>",
         ] {
             assert_eq!(fast::decode(xml.as_bytes()), None, "{xml}");
         }
