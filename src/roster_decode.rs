@@ -306,16 +306,17 @@ mod fast {
         fn short_text(&mut self) -> Raw<'a> {
             let start = self.i;
             let rest = &self.bytes()[start..];
-            let Special { at: mut len, ascii } = find_special(rest, b'<');
+            let Special { at: mut len, mut ascii } = find_special(rest, b'<');
             let mut plain = true;
             if len < rest.len() && rest[len] != b'<' {
                 // A reference or a control character (tabs and line feeds are kept as they are).
                 let lt = memchr::memchr(b'<', &rest[len..]).map_or(rest.len(), |p| len + p);
                 plain = !rest[len..lt].iter().any(|&c| c == b'&' || c == b'\r' || c == 0);
+                ascii = false; // not known past the first special byte
                 len = lt;
             }
             self.i = start + len;
-            Raw { text: &rest[..len], plain, ascii: plain && ascii }
+            Raw { text: &rest[..len], plain, ascii }
         }
     }
 
@@ -727,6 +728,19 @@ mod tests {
         ] {
             assert_eq!(fast::decode(xml.as_bytes()), None, "{xml}");
         }
+        // Not UTF-8: in a value, in a group, after a control character or a line feed.
+        for xml in [
+            &b"<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid='a@b' name='\xff'/></query></iq>"[..],
+            b"<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid='a@b' name='x&amp;\xff'/></query></iq>",
+            b"<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid='a@b'/></query>\x03\xff</iq>",
+            b"<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid='a@b'><group>G\n\xff</group></item></query></iq>",
+            b"<iq type='result' id='1' xml:lang='\xc3'><query xmlns='jabber:iq:roster'><item jid='a@b'/></query></iq>",
+        ] {
+            assert_eq!(fast::decode(xml), None, "{}", String::from_utf8_lossy(xml));
+            assert!(parse_element(xml, &scope()).is_err(), "{}", String::from_utf8_lossy(xml));
+        }
+        assert!(check_roster_tail(b"</query>\x03\xff</iq>").is_err(), "the tail of a result decoded item by item");
+        assert!(check_roster_tail(b"\n</query>\n</iq>").is_ok());
     }
 
     #[test]
