@@ -10,7 +10,7 @@
 use crate::error::{Error, Result};
 use crate::groups::{GroupInterner, Groups};
 use crate::jid::normalize_bare;
-use crate::nul_string::NulString;
+use crate::nul_string::{NulString, StringArena};
 use crate::roster::{RosterItem, Subscription};
 use crate::xml::element::{parse_element, Scope};
 use crate::xml::scan::{find_special, Special};
@@ -89,14 +89,16 @@ pub fn decode_roster_child(bytes: &[u8], stream_scope: &Scope) -> Result<Option<
 /// bytes must come), not of the common shape, or not an item; the framer then takes over from
 /// there. Decodes exactly as [`decode_roster_child`] does for each child it takes.
 pub fn decode_items_ahead(bytes: &[u8], scratch: &mut DecodeScratch, mut push: impl FnMut(RosterItem)) -> usize {
-    fast::decode_items_ahead(bytes, &mut scratch.groups, &mut push)
+    fast::decode_items_ahead(bytes, scratch, &mut push)
 }
 
 /// What [`decode_items_ahead`] keeps from one call to the next while a roster is decoded: the
-/// group lists seen so far, so that items with equal groups share one copy.
+/// group lists seen so far, so that items with equal groups share one copy, and the arena the
+/// items' JIDs and names are cut from.
 #[derive(Default)]
 pub struct DecodeScratch {
     groups: GroupInterner,
+    strings: StringArena,
 }
 
 /// Checks the end of a roster `<iq/>` decoded child by child: `</query>` then `</iq>`, with only
@@ -123,7 +125,6 @@ pub fn from_element(el: &Element) -> Option<RosterIq> {
 
 fn item_from_element(it: &Element) -> WireItem {
     let groups = it.children.iter().filter(|c| c.is("group", ns::ROSTER)).map(|g| NulString::from(&g.text)).collect();
-
     make_item(
         it.attr("jid"),
         it.attr("name").map(NulString::from),
@@ -131,11 +132,13 @@ fn item_from_element(it: &Element) -> WireItem {
         it.attr("ask") == Some("subscribe"),
         matches!(it.attr("approved"), Some("true") | Some("1")),
         groups,
+        None,
     )
 }
 
 /// Turns an item's decoded attributes into what it means for the roster (both decoders).
-fn make_item(jid: Option<&str>, name: Option<NulString>, subscription: Option<&str>, ask: bool, approved: bool, groups: Groups) -> WireItem {
+/// `strings`: where to keep the JID (a fetch's arena), or `None` for its own allocation.
+fn make_item(jid: Option<&str>, name: Option<NulString>, subscription: Option<&str>, ask: bool, approved: bool, groups: Groups, strings: Option<&mut StringArena>) -> WireItem {
     let Some(raw_jid) = jid else {
         return WireItem::Invalid("item without a jid".into());
     };
@@ -151,7 +154,11 @@ fn make_item(jid: Option<&str>, name: Option<NulString>, subscription: Option<&s
         },
     };
     // A valid JID holds no control character, so no NUL.
-    WireItem::Item(RosterItem { jid: NulString::from_text_without_nul(&jid), name, subscription, ask, approved, groups })
+    let jid = match strings {
+        Some(arena) => arena.copy_without_nul(&jid),
+        None => NulString::from_text_without_nul(&jid),
+    };
+    WireItem::Item(RosterItem { jid, name, subscription, ask, approved, groups })
 }
 
 /// The single-pass decoder for the common shape. Every function returns `None` to mean "not the
@@ -506,7 +513,7 @@ mod fast {
         (c.i == b.len()).then_some(())
     }
 
-    pub(super) fn decode_items_ahead(b: &[u8], interner: &mut GroupInterner, push: &mut dyn FnMut(RosterItem)) -> usize {
+    pub(super) fn decode_items_ahead(b: &[u8], scratch: &mut DecodeScratch, push: &mut dyn FnMut(RosterItem)) -> usize {
         let mut c = Cursor { b, i: 0 };
         let mut names = Vec::new();
         let mut taken = 0;
@@ -515,7 +522,7 @@ mod fast {
             if !c.bytes()[c.i..].starts_with(b"<item") {
                 return taken;
             }
-            match item(&mut c, &mut names, interner) {
+            match item(&mut c, &mut names, &mut scratch.groups, Some(&mut scratch.strings)) {
                 Some(WireItem::Item(it)) => push(it),
                 // As in a whole result: removals and unusable items are not part of a roster.
                 Some(_) => {}
@@ -527,7 +534,8 @@ mod fast {
 
     pub(super) fn decode_item(b: &[u8]) -> Option<WireItem> {
         let mut c = Cursor { b, i: 0 };
-        let item = item(&mut c, &mut Vec::new(), &mut GroupInterner::default())?;
+        // One item (e.g. a push): its strings get their own allocations.
+        let item = item(&mut c, &mut Vec::new(), &mut GroupInterner::default(), None)?;
         (c.i == b.len()).then_some(item)
     }
 
@@ -542,7 +550,7 @@ mod fast {
                     c.close("query")?;
                     break;
                 }
-                iq.items.push(item(&mut c, &mut names, &mut interner)?);
+                iq.items.push(item(&mut c, &mut names, &mut interner, None)?);
             }
         }
         c.close("iq")?;
@@ -552,8 +560,8 @@ mod fast {
 
     /// One `<item/>`, from its `<`.
     /// `names` is scratch space for the group names (left empty); `interner` shares equal group
-    /// lists between items.
-    fn item<'a>(c: &mut Cursor<'a>, names: &mut Vec<Cow<'a, str>>, interner: &mut GroupInterner) -> Option<WireItem> {
+    /// lists between items; `strings` is where the JID and name are kept (see `make_item`).
+    fn item<'a>(c: &mut Cursor<'a>, names: &mut Vec<Cow<'a, str>>, interner: &mut GroupInterner, mut strings: Option<&mut StringArena>) -> Option<WireItem> {
         if !c.eat_bytes(b"<item") {
             return None;
         }
@@ -619,10 +627,12 @@ mod fast {
             Some(raw) => attr_value(raw).map(Some),
         };
         let [jid, name, subscription, ask, approved] = [value(0)?, value(1)?, value(2)?, value(3)?, value(4)?];
-        let name = name.map(|n| match n {
+        let name = name.map(|n| match (n, strings.as_deref_mut()) {
             // A plain value holds no NUL (see `quoted`).
-            Cow::Borrowed(b) => NulString::from_text_without_nul(b),
-            Cow::Owned(o) => NulString::from(o),
+            (Cow::Borrowed(b), Some(arena)) => arena.copy_without_nul(b),
+            (Cow::Borrowed(b), None) => NulString::from_text_without_nul(b),
+            (Cow::Owned(o), Some(arena)) => arena.copy(&o),
+            (Cow::Owned(o), None) => NulString::from(o),
         });
         let groups = interner.intern(names);
         names.clear();
@@ -633,6 +643,7 @@ mod fast {
             ask.as_deref() == Some("subscribe"),
             matches!(approved.as_deref(), Some("true") | Some("1")),
             groups,
+            strings,
         ))
     }
 }
