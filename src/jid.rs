@@ -195,12 +195,12 @@ mod sse2 {
         let mut padded = [0u8; 64];
         padded[..b.len()].copy_from_slice(b);
         let (mut plain, mut at, mut dot, mut local_only) = (0u64, 0u64, 0u64, 0u64);
-        // SAFETY: SSE2 is always available on x86_64; the loads read `padded`, 4 x 16 bytes.
+        // SAFETY: SSE2 is always available on x86_64; the loads read `padded`, at most 4 x 16 bytes.
         unsafe {
             let eq = |v: __m128i, c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
             // Signed compares: bytes >= 0x80 are negative, so never in these ASCII ranges.
             let within = |v: __m128i, lo: u8, hi: u8| _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(lo as i8 - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8(hi as i8 + 1)));
-            for k in 0..4 {
+            for k in 0..b.len().div_ceil(16) {
                 let v = _mm_loadu_si128(padded.as_ptr().add(16 * k).cast());
                 let (a, d, u, p, h) = (eq(v, b'@'), eq(v, b'.'), eq(v, b'_'), eq(v, b'+'), eq(v, b'-'));
                 let alnum = _mm_or_si128(within(v, b'a', b'z'), within(v, b'0', b'9'));
