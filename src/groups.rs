@@ -142,28 +142,30 @@ struct InternedList {
 
 impl GroupInterner {
     /// The groups named by `names` (decoded texts in any order, duplicates allowed; sorted and
-    /// de-duplicated in place): the copy made for the first item with these groups.
-    pub(crate) fn intern(&mut self, names: &mut Vec<Cow<'_, str>>) -> Groups {
+    /// de-duplicated in place): the copy made for the first item with these groups. The names
+    /// are checked to be UTF-8 only then (a list seen before was checked): `None` if one is not.
+    pub(crate) fn intern(&mut self, names: &mut Vec<Cow<'_, [u8]>>) -> Option<Groups> {
         if names.is_empty() {
-            return Groups(None);
+            return Some(Groups(None));
         }
         canonical(names);
         self.key.clear();
         for n in names.iter() {
             // A name is shorter than a stanza, which is far below 4 GiB (`max_stanza_size`).
             self.key.extend_from_slice(&(n.len() as u32).to_le_bytes());
-            self.key.extend_from_slice(n.as_bytes());
+            self.key.extend_from_slice(n);
         }
         let hash = self.hasher.hash_one(&self.key[..]);
         let (keys, key) = (&self.keys, &self.key);
         let entry = self.sets.entry(hash, |l| l.hash == hash && keys[l.key_at..l.key_at + l.key_len] == key[..], |l| l.hash);
         match entry {
-            hashbrown::hash_table::Entry::Occupied(e) => e.get().groups.clone(),
+            hashbrown::hash_table::Entry::Occupied(e) => Some(e.get().groups.clone()),
             hashbrown::hash_table::Entry::Vacant(e) => {
-                let groups = Groups::from_canonical(names.iter().map(|n| NulString::from(&**n)).collect());
+                let texts = names.iter().map(|n| std::str::from_utf8(n).ok().map(NulString::from));
+                let groups = Groups::from_canonical(texts.collect::<Option<Vec<_>>>()?);
                 e.insert(InternedList { hash, key_at: self.keys.len(), key_len: self.key.len(), groups: groups.clone() });
                 self.keys.extend_from_slice(&self.key);
-                groups
+                Some(groups)
             }
         }
     }
@@ -184,17 +186,19 @@ mod tests {
     #[test]
     fn the_interner_shares_one_copy_per_distinct_list() {
         let mut interner = GroupInterner::default();
-        let a = interner.intern(&mut vec!["b".into(), "a".into()]);
-        let b = interner.intern(&mut vec!["a".into(), "b".into(), "a".into()]);
-        let c = interner.intern(&mut vec!["a".into()]);
+        let mut intern = |names: &[&str]| interner.intern(&mut names.iter().map(|n| Cow::Borrowed(n.as_bytes())).collect()).unwrap();
+        let a = intern(&["b", "a"]);
+        let b = intern(&["a", "b", "a"]);
+        let c = intern(&["a"]);
         assert_eq!(a, ["a", "b"]);
         assert!(matches!((&a.0, &b.0), (Some(x), Some(y)) if Arc::ptr_eq(x, y)), "equal lists share");
         assert_eq!(c, ["a"]);
         assert_ne!(a, c);
-        assert!(interner.intern(&mut Vec::new()).is_empty());
+        assert!(intern(&[]).is_empty());
         // Equal to a list built without the interner; a name that reads like two stays one.
         let plain: Groups = ["a", "b"].into_iter().collect();
         assert_eq!(a, plain);
-        assert_eq!(interner.intern(&mut vec!["ab".into()]), ["ab"]);
+        assert_eq!(intern(&["ab"]), ["ab"]);
+        assert_eq!(interner.intern(&mut vec![Cow::Borrowed(&b"ok"[..]), Cow::Borrowed(&b"\xff"[..])]), None, "not UTF-8");
     }
 }

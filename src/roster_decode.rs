@@ -364,18 +364,25 @@ mod fast {
         Some(Cow::Owned(out))
     }
 
-    /// Character data: line ends normalised, references resolved. Borrowed when there is
-    /// nothing to do.
-    #[inline(always)]
-    fn text_cow(raw: Raw<'_>) -> Option<Cow<'_, str>> {
-        let plain = raw.plain;
-        let raw = raw.utf8()?;
-        if plain {
-            return Some(Cow::Borrowed(raw));
+    /// Character data that is UTF-8 and decodes (no unknown entity, no bad character reference).
+    fn check_text(raw: Raw<'_>) -> Option<()> {
+        let text = raw.utf8()?;
+        if !raw.plain {
+            decode_into(&mut String::new(), text, false)?;
         }
+        Some(())
+    }
+
+    /// Character data as bytes, decoded if needed: UTF-8 is checked when there was something to
+    /// decode, else left to the caller (see `GroupInterner::intern`).
+    fn text_bytes(raw: Raw<'_>) -> Option<Cow<'_, [u8]>> {
+        if raw.plain {
+            return Some(Cow::Borrowed(raw.text));
+        }
+        let raw = raw.utf8()?;
         let mut out = String::with_capacity(raw.len());
         decode_into(&mut out, raw, false)?;
-        Some(Cow::Owned(out))
+        Some(Cow::Owned(out.into_bytes()))
     }
 
     /// One pass over `raw`: `\r\n` and `\r` become `\n` (in attributes, tabs and line ends
@@ -499,16 +506,16 @@ mod fast {
     /// Character data that is UTF-8 and decodes (no unknown entity, no bad character reference).
     pub(super) fn text_ok(b: &[u8]) -> Option<()> {
         let mut c = Cursor { b, i: 0 };
-        text_cow(c.short_text())?;
+        check_text(c.short_text())?;
         (c.i == b.len()).then_some(())
     }
 
     /// `</query>` and `</iq>`, with character data around them.
     pub(super) fn check_tail(b: &[u8]) -> Option<()> {
         let mut c = Cursor { b, i: 0 };
-        text_cow(c.short_text())?;
+        check_text(c.short_text())?;
         c.close("query")?;
-        text_cow(c.short_text())?;
+        check_text(c.short_text())?;
         c.close("iq")?;
         (c.i == b.len()).then_some(())
     }
@@ -561,7 +568,7 @@ mod fast {
     /// One `<item/>`, from its `<`.
     /// `names` is scratch space for the group names (left empty); `interner` shares equal group
     /// lists between items; `strings` is where the JID and name are kept (see `make_item`).
-    fn item<'a>(c: &mut Cursor<'a>, names: &mut Vec<Cow<'a, str>>, interner: &mut GroupInterner, mut strings: Option<&mut StringArena>) -> Option<WireItem> {
+    fn item<'a>(c: &mut Cursor<'a>, names: &mut Vec<Cow<'a, [u8]>>, interner: &mut GroupInterner, mut strings: Option<&mut StringArena>) -> Option<WireItem> {
         if !c.eat_bytes(b"<item") {
             return None;
         }
@@ -607,13 +614,13 @@ mod fast {
                 }
                 c.skip_ws();
                 if c.eat_bytes(b"/>") {
-                    names.push(Cow::Borrowed(""));
+                    names.push(Cow::Borrowed(&b""[..]));
                     continue;
                 }
                 if !c.eat_bytes(b">") {
                     return None; // attributes on a group
                 }
-                names.push(text_cow(c.short_text())?);
+                names.push(text_bytes(c.short_text())?);
                 if !c.eat_bytes(b"</group") {
                     return None;
                 }
@@ -634,7 +641,7 @@ mod fast {
             (Cow::Owned(o), Some(arena)) => arena.copy(&o),
             (Cow::Owned(o), None) => NulString::from(o),
         });
-        let groups = interner.intern(names);
+        let groups = interner.intern(names)?;
         names.clear();
         Some(make_item(
             jid.as_deref(),
