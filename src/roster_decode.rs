@@ -628,30 +628,38 @@ mod fast {
                 c.eat_bytes(b">").then_some(())?;
             }
         }
-        // Absent: Some(None); present: its decoded value, or None (not decodable: the tree says why).
-        let value = |k: usize| match attrs[k] {
-            None => Some(None),
-            Some(raw) => attr_value(raw).map(Some),
+        // Each value decoded (`None`: one does not decode, and the tree says why).
+        let jid = match attrs[0] {
+            Some(raw) => Some(attr_value(raw)?),
+            None => None,
         };
-        let [jid, name, subscription, ask, approved] = [value(0)?, value(1)?, value(2)?, value(3)?, value(4)?];
-        let name = name.map(|n| match (n, strings.as_deref_mut()) {
+        let subscription = match attrs[2] {
+            Some(raw) => Some(attr_value(raw)?),
+            None => None,
+        };
+        let ask = attr_is(attrs[3], &["subscribe"])?;
+        let approved = attr_is(attrs[4], &["true", "1"])?;
+        let name = match (attrs[1], strings.as_deref_mut()) {
+            (None, _) => None,
             // A plain value holds no NUL (see `quoted`).
-            (Cow::Borrowed(b), Some(arena)) => arena.copy_without_nul(b),
-            (Cow::Borrowed(b), None) => NulString::from_text_without_nul(b),
-            (Cow::Owned(o), Some(arena)) => arena.copy(&o),
-            (Cow::Owned(o), None) => NulString::from(o),
-        });
+            (Some(raw), Some(arena)) if raw.plain => Some(arena.copy_without_nul(raw.utf8()?)),
+            (Some(raw), Some(arena)) => Some(arena.copy(&attr_value(raw)?)),
+            (Some(raw), None) => Some(NulString::from(attr_value(raw)?)),
+        };
         let groups = interner.intern(names)?;
         names.clear();
-        Some(make_item(
-            jid.as_deref(),
-            name,
-            subscription.as_deref(),
-            ask.as_deref() == Some("subscribe"),
-            matches!(approved.as_deref(), Some("true") | Some("1")),
-            groups,
-            strings,
-        ))
+        Some(make_item(jid.as_deref(), name, subscription.as_deref(), ask, approved, groups, strings))
+    }
+
+    /// Whether an attribute is present with one of `values`: compared as written when there is
+    /// nothing to decode and it is ASCII, else decoded first (`None` if it does not decode).
+    #[inline(always)]
+    fn attr_is(raw: Option<Raw<'_>>, values: &[&str]) -> Option<bool> {
+        match raw {
+            None => Some(false),
+            Some(r) if r.plain && r.ascii => Some(values.iter().any(|v| r.text == v.as_bytes())),
+            Some(r) => Some(values.contains(&&*attr_value(r)?)),
+        }
     }
 }
 
