@@ -142,6 +142,20 @@ def test_decoded_items_are_ordinary_frozen_dataclasses() -> None:
     assert not hasattr(got, "__dict__")
 
 
+def test_items_are_also_tuples_of_their_fields() -> None:
+    built = RosterItem(jid="bob@localhost", name="Bob", subscription=Subscription.TO, ask=False, approved=True, groups=("G",))
+    [got] = decode_export(encode([built]))
+    values = ("bob@localhost", "Bob", Subscription.TO, False, True, ("G",))
+    for it in (built, got):
+        assert isinstance(it, tuple) and len(it) == 6 and tuple(it) == values
+        jid, name, *_ = it
+        assert (jid, name, it[2]) == ("bob@localhost", "Bob", Subscription.TO)
+        assert it == values and hash(it) == hash(values)
+    assert sorted([item("b@x"), item("a@x")]) == [item("a@x"), item("b@x")]
+    with pytest.raises(TypeError):
+        RosterItem("bob@localhost", "Bob")  # type: ignore[call-arg]
+
+
 def test_items_pickle_and_copy_as_values() -> None:
     import copy
     import pickle

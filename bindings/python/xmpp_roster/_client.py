@@ -545,7 +545,9 @@ class Client:
         now, empty at first). If the server answers that this version is current, the local
         roster is kept and :attr:`last_fetch_unchanged` is True; otherwise it is replaced.
         Either way the items returned are the local roster after the fetch, and from now on
-        the server sends roster pushes to this session.
+        the server sends roster pushes to this session. They are plain immutable values, ready to
+        use without further calls into the library: the snapshot is handed over in one buffer
+        and turned into :class:`RosterItem` objects in bulk.
 
         Raises:
             NotConnectedError, StanzaError, TimeoutError, InterruptedCallError, DisconnectedError.

@@ -17,18 +17,16 @@ exactly 6 NULs per item and ends with one (an empty roster is the empty buffer).
 
 How the items are built: the whole buffer is decoded and split once (two C calls), each field
 becomes a column (a stride slice of the split), every column is turned into its values with
-``map()`` over C callables (dict look-ups), and the objects are created
-with ``object.__new__`` and filled column by column through the ``__slots__`` member descriptors
-of ``RosterItem``, the same stores the dataclass ``__init__`` makes with ``object.__setattr__``
-(which is how a frozen dataclass initialises itself), minus its per-item Python frame.
+``map()`` over C callables (dict look-ups), and the items are made by ``map(tuple.__new__, ...)``
+over ``zip`` of the six columns (``RosterItem`` stores its values as a tuple: see ``_types.py``),
+with no Python frame per item.
 """
 
 from __future__ import annotations
 
 import gc
-from collections import deque
 from itertools import repeat
-from typing import Any, Iterator, List, Tuple
+from typing import Any, List, Tuple
 
 from ._types import SUBSCRIPTIONS, RosterItem
 
@@ -36,15 +34,6 @@ _FIELDS = 6  # per item
 _SUBSCRIPTION_BY_DIGIT = {str(code): sub for code, sub in enumerate(SUBSCRIPTIONS)}
 _BOOL_BY_DIGIT = {"0": False, "1": True}
 _NONE_FOR_NO_NAME = {"\x01": None}  # .get(name, name): None for the marker, else the name itself
-
-# The member descriptors of RosterItem.__slots__: ``set_jid(item, value)`` stores the slot
-# directly (a frozen dataclass only overrides ``__setattr__``, which these do not go through).
-_set_jid = RosterItem.__dict__["jid"].__set__
-_set_name = RosterItem.__dict__["name"].__set__
-_set_subscription = RosterItem.__dict__["subscription"].__set__
-_set_ask = RosterItem.__dict__["ask"].__set__
-_set_approved = RosterItem.__dict__["approved"].__set__
-_set_groups = RosterItem.__dict__["groups"].__set__
 
 
 class ExportFormatError(ValueError):
@@ -62,11 +51,6 @@ class _GroupTuples(dict):  # type: ignore[type-arg]
             raise ExportFormatError(f"bad export data: groups field {joined!r} does not start with \\x01")
         groups = self[joined] = tuple(joined.split("\x01")[1:])
         return groups
-
-
-def _run(iterator: Iterator[Any]) -> None:
-    """Exhausts an iterator at C speed, keeping nothing."""
-    deque(iterator, maxlen=0)
 
 
 def decode_export(data: Any) -> List[RosterItem]:
@@ -97,19 +81,19 @@ def decode_export(data: Any) -> List[RosterItem]:
     if gc_was_enabled:
         gc.disable()
     try:
-        items: List[RosterItem] = list(map(object.__new__, repeat(RosterItem, count)))
+        names = fields[1::_FIELDS]
+        columns = zip(
+            fields[0::_FIELDS],
+            map(_NONE_FOR_NO_NAME.get, names, names),
+            map(_SUBSCRIPTION_BY_DIGIT.__getitem__, fields[2::_FIELDS]),
+            map(_BOOL_BY_DIGIT.__getitem__, fields[3::_FIELDS]),
+            map(_BOOL_BY_DIGIT.__getitem__, fields[4::_FIELDS]),
+            map(_GroupTuples({"": ()}).__getitem__, fields[5::_FIELDS]),
+        )
         try:
-            _run(map(_set_jid, items, fields[0::_FIELDS]))
-            names = fields[1::_FIELDS]
-            _run(map(_set_name, items, map(_NONE_FOR_NO_NAME.get, names, names)))
-            del names
-            _run(map(_set_subscription, items, map(_SUBSCRIPTION_BY_DIGIT.__getitem__, fields[2::_FIELDS])))
-            _run(map(_set_ask, items, map(_BOOL_BY_DIGIT.__getitem__, fields[3::_FIELDS])))
-            _run(map(_set_approved, items, map(_BOOL_BY_DIGIT.__getitem__, fields[4::_FIELDS])))
-            _run(map(_set_groups, items, map(_GroupTuples({"": ()}).__getitem__, fields[5::_FIELDS])))
+            return list(map(tuple.__new__, repeat(RosterItem), columns))
         except KeyError as e:
             raise ExportFormatError(f"bad export data: {e.args[0]!r} where a digit was expected") from None
-        return items
     finally:
         if gc_was_enabled:
             gc.enable()
