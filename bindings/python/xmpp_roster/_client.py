@@ -594,7 +594,7 @@ class Client:
         """The local roster and its version, to save (e.g. to a file) and give to
         :meth:`load_roster` in a later session. Sends nothing; works connected or not.
 
-        ``data`` is bytes in the library's export format (format 2, docs/C-API.md); keep
+        ``data`` is bytes in the library's export format (format 3, docs/C-API.md); keep
         ``version`` with it."""
         snap = _ffi.SnapshotPtr()
         self._call(_lib.xmpp_roster_client_snapshot, byref(snap))
@@ -619,7 +619,7 @@ class Client:
 
         Raises:
             InvalidArgumentError: ``data`` is not in the export format (the message says where;
-                also data saved by a library older than export format 2), or holds a JID that is
+                also data saved by a library older than export format 3), or holds a JID that is
                 not bare or appears twice.
             TypeError: ``data`` is not bytes-like or ``version`` not a str or None.
         """
