@@ -691,24 +691,33 @@ const char *xmpp_roster_snapshot_version(const xmpp_roster_snapshot *snapshot);
  * even when empty) to `*data` and its length in bytes to `*len`. The buffer is laid out on the
  * first call (O(roster size)); later calls return the same buffer.
  *
- * Layout ("format 2"): for each item in index order, exactly six fields, each followed by one
- * '\0': jid; name (the single byte '\x01' when the item has no name); subscription ('0'..'3', as
- * `XMPP_ROSTER_SUBSCRIPTION_*`); ask ('0'/'1'); approved ('0'/'1'); groups, each group preceded
- * by one '\x01' byte ("" for none). So the buffer holds 6 NULs per item and ends with one. XML
- * cannot carry '\0' or '\x01', so neither occurs inside a field. Errors: NULL_PARAMETER.
+ * Layout ("format 3", column by column so that a binding builds each column with one bulk
+ * operation; all integers little-endian; n = the number of items). An empty roster is the empty
+ * buffer. Otherwise a 28-byte header: the bytes "XRS" and 3 (the format number), then six u32:
+ * n, g (distinct group lists), m (items without a name), and the byte lengths of the JIDs, names
+ * and group-lists sections. Then the sections, in this order, with nothing between or after:
+ * group list of each item (n u32, indexes into the group lists); items without a name (m u32,
+ * increasing item indexes); subscription of each item (n bytes, `XMPP_ROSTER_SUBSCRIPTION_*`);
+ * ask (n bytes, 0 or 1); approved (n bytes, 0 or 1); JIDs (n strings); names (n strings, the
+ * empty string for an item without a name); group lists (g strings, each group preceded by one
+ * '\x01': "" = no groups; the distinct lists in order of first use). Every string is UTF-8
+ * followed by one '\0' and holds no '\0'; a group name holds no '\x01' either (XML cannot carry
+ * it; the library replaces one that a Rust caller put in a group name with '?'). Errors:
+ * NULL_PARAMETER; INVALID_ARGUMENT for a roster too large for the format's 32-bit fields.
  */
 xmpp_roster_result xmpp_roster_snapshot_export(const xmpp_roster_snapshot *snapshot,
                                                const uint8_t **data,
                                                size_t *len);
 
 /**
- * Builds a snapshot from data in the export format (see `xmpp_roster_snapshot_export`), e.g. a
+ * Builds a snapshot from data in export format 3 (see `xmpp_roster_snapshot_export`), e.g. a
  * roster saved by an earlier run, with the roster `version` it was at (NULL: none). The data is
  * copied. With `xmpp_roster_client_load_snapshot` this lets the next fetch send that version and
  * get "unchanged" back instead of the whole roster. On success writes the new snapshot (owned by
  * the caller) to `*out`. Errors: NULL_PARAMETER (`data` may be NULL only when `len` is 0),
  * INVALID_UTF8 (version), INVALID_ARGUMENT (malformed data: the message says where; also a JID
- * that is not a bare JID, or one that appears twice).
+ * that is not a bare JID, or one that appears twice, and data in an older export format, which
+ * an older library saved: fetch the whole roster instead).
  */
 xmpp_roster_result xmpp_roster_snapshot_import(const uint8_t *data,
                                                size_t len,

@@ -11,6 +11,7 @@ use super::{arg_str, c_safe, non_null, Failed};
 use crate::jid::normalize_bare;
 use crate::groups::Groups;
 use crate::{NulString, Roster, RosterChange, RosterItem, RosterSnapshot, Subscription};
+use hashbrown::hash_map::{Entry, HashMap};
 use std::ffi::c_char;
 use std::sync::OnceLock;
 
@@ -54,99 +55,212 @@ pub(crate) fn subscription_code(s: Subscription) -> u32 {
     }
 }
 
-fn subscription_from_digit(d: &[u8]) -> Option<Subscription> {
-    match d {
-        b"0" => Some(Subscription::None),
-        b"1" => Some(Subscription::To),
-        b"2" => Some(Subscription::From),
-        b"3" => Some(Subscription::Both),
+fn subscription_from_code(code: u8) -> Option<Subscription> {
+    match u32::from(code) {
+        XMPP_ROSTER_SUBSCRIPTION_NONE => Some(Subscription::None),
+        XMPP_ROSTER_SUBSCRIPTION_TO => Some(Subscription::To),
+        XMPP_ROSTER_SUBSCRIPTION_FROM => Some(Subscription::From),
+        XMPP_ROSTER_SUBSCRIPTION_BOTH => Some(Subscription::Both),
         _ => None,
     }
 }
 
-fn flag(d: &[u8]) -> Option<bool> {
-    match d {
-        b"0" => Some(false),
-        b"1" => Some(true),
+fn flag(byte: u8) -> Option<bool> {
+    match byte {
+        0 => Some(false),
+        1 => Some(true),
         _ => None,
     }
 }
 
-/// The name field of the export format when an item has no name.
-const NO_NAME: u8 = 0x01;
-/// In the export format's groups field, the byte before each group.
+/// Export format 3 begins with these bytes: "XRS", then the format number.
+const EXPORT_MAGIC: [u8; 4] = *b"XRS\x03";
+/// The header: the magic, then six little-endian u32 (see `xmpp_roster_snapshot_export`).
+const EXPORT_HEADER_LEN: usize = 4 + 6 * 4;
+/// In a group list of the export format, the byte before each group.
 const GROUP_MARK: u8 = 0x01;
 
-/// Appends `s` as one field of the export format, then its NUL. XML cannot carry NUL or U+0001,
-/// so only a Rust caller's strings could hold them: they become '?' rather than split a field.
-fn push_text(out: &mut Vec<u8>, s: &str) {
-    let b = s.as_bytes();
-    if memchr::memchr2(0, 1, b).is_none() {
+/// Appends a group name. XML cannot carry U+0001, so only a Rust caller's group names could hold
+/// it: it becomes '?' rather than split the list. (No `NulString` holds a NUL.)
+fn push_group(out: &mut Vec<u8>, group: &str) {
+    out.push(GROUP_MARK);
+    let b = group.as_bytes();
+    if memchr::memchr(GROUP_MARK, b).is_none() {
         out.extend_from_slice(b);
     } else {
-        out.extend(b.iter().map(|&c| if c <= 1 { b'?' } else { c }));
+        out.extend(b.iter().map(|&c| if c == GROUP_MARK { b'?' } else { c }));
     }
 }
 
-/// Lays out `items` in the export format (see `xmpp_roster_snapshot_export`).
-pub(crate) fn export_items(items: &[RosterItem]) -> Vec<u8> {
-    let size: usize = items.iter().map(|it| it.jid.len() + it.name.as_ref().map_or(1, |n| n.len()) + it.groups.iter().map(|g| g.len() + 1).sum::<usize>() + 12).sum();
-    let mut out = Vec::with_capacity(size);
-    for it in items {
-        push_text(&mut out, &it.jid);
-        out.push(0);
+fn push_u32s(out: &mut Vec<u8>, values: &[u32]) {
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// Lays out `items` in export format 3 (see `xmpp_roster_snapshot_export`). Fails only for a
+/// roster whose counts or sections do not fit the format's 32-bit fields.
+pub(crate) fn export_items(items: &[RosterItem]) -> Result<Vec<u8>, String> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let too_large = |_| format!("a roster of {} items is too large for export format 3", items.len());
+    // The distinct group lists (in order of first use) and each item's index into them.
+    let mut lists: Vec<&[NulString]> = Vec::new();
+    let mut list_index: HashMap<&[NulString], u32> = HashMap::new();
+    let mut group_index = Vec::with_capacity(items.len());
+    let mut nameless = Vec::new();
+    let (mut jids_len, mut names_len, mut lists_len) = (0, 0, 0);
+    for (i, it) in items.iter().enumerate() {
+        let groups = &it.groups[..];
+        let index = match list_index.entry(groups) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                lists.push(groups);
+                lists_len += 1 + groups.iter().map(|g| g.len() + 1).sum::<usize>();
+                *e.insert(u32::try_from(lists.len() - 1).map_err(too_large)?)
+            }
+        };
+        group_index.push(index);
+        jids_len += it.jid.len() + 1;
         match &it.name {
-            Some(n) => push_text(&mut out, n),
-            None => out.push(NO_NAME),
+            Some(n) => names_len += n.len() + 1,
+            None => {
+                names_len += 1;
+                nameless.push(u32::try_from(i).map_err(too_large)?);
+            }
         }
+    }
+    let header = [items.len(), lists.len(), nameless.len(), jids_len, names_len, lists_len];
+    let fixed = 4 * (items.len() + nameless.len()) + 3 * items.len();
+    let mut out = Vec::with_capacity(EXPORT_HEADER_LEN + fixed + jids_len + names_len + lists_len);
+    out.extend_from_slice(&EXPORT_MAGIC);
+    for n in header {
+        out.extend_from_slice(&u32::try_from(n).map_err(too_large)?.to_le_bytes());
+    }
+    push_u32s(&mut out, &group_index);
+    push_u32s(&mut out, &nameless);
+    out.extend(items.iter().map(|it| subscription_code(it.subscription) as u8));
+    out.extend(items.iter().map(|it| u8::from(it.ask)));
+    out.extend(items.iter().map(|it| u8::from(it.approved)));
+    // A `NulString` holds no NUL, so JIDs and names are copied as they are.
+    for it in items {
+        out.extend_from_slice(it.jid.as_bytes());
         out.push(0);
-        out.extend_from_slice(&[b'0' + subscription_code(it.subscription) as u8, 0, b'0' + u8::from(it.ask), 0, b'0' + u8::from(it.approved), 0]);
-        for g in &it.groups {
-            out.push(GROUP_MARK);
-            push_text(&mut out, g);
+    }
+    for it in items {
+        out.extend_from_slice(it.name.as_deref().map_or(&b""[..], str::as_bytes));
+        out.push(0);
+    }
+    for groups in lists {
+        for g in groups {
+            push_group(&mut out, g);
         }
         out.push(0);
     }
-    out
+    Ok(out)
 }
 
-/// Parses the export format back into a roster, checking every field (see
+/// Why data that does not start with the format 3 header is refused.
+fn unknown_format(data: &[u8]) -> String {
+    match data {
+        [b'X', b'R', b'S', 3, ..] => "the data ends inside its header".into(),
+        [b'X', b'R', b'S', v, ..] => format!("export format {v}, but this library reads format 3"),
+        _ => "no export format 3 header (data saved by a library older than format 3 cannot be loaded: fetch the roster instead)".into(),
+    }
+}
+
+/// The export format's little-endian u32 values.
+fn u32s(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    bytes.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+}
+
+/// Splits the sections of export data off its front, in order.
+struct Sections<'a>(&'a [u8]);
+
+impl<'a> Sections<'a> {
+    fn take(&mut self, len: Option<usize>, what: &str) -> Result<&'a [u8], String> {
+        let len = len.filter(|&l| l <= self.0.len()).ok_or_else(|| format!("the data ends inside its {what}"))?;
+        let (section, rest) = self.0.split_at(len);
+        self.0 = rest;
+        Ok(section)
+    }
+
+    /// A section of `count` NUL-terminated strings, `len` bytes long.
+    fn strings(&mut self, len: usize, count: usize, what: &str) -> Result<Vec<&'a [u8]>, String> {
+        let strings: Vec<&[u8]> = match self.take(Some(len), what)?.split_last() {
+            None => Vec::new(),
+            Some((0, body)) => body.split(|&b| b == 0).collect(),
+            Some(_) => return Err(format!("the {what} do not end with a NUL")),
+        };
+        if strings.len() != count {
+            return Err(format!("{} {what} where the header says {count}", strings.len()));
+        }
+        Ok(strings)
+    }
+}
+
+fn text(field: &[u8], what: &str, n: usize) -> Result<NulString, String> {
+    std::str::from_utf8(field).map(NulString::from).map_err(|_| format!("item {n}: {what} is not valid UTF-8"))
+}
+
+/// One group list of the export format: each group preceded by `GROUP_MARK`.
+fn group_list(field: &[u8], k: usize) -> Result<Groups, String> {
+    let mut groups = Vec::new();
+    if !field.is_empty() {
+        let rest = field.strip_prefix(&[GROUP_MARK]).ok_or_else(|| format!("group list {k} is neither empty nor starts with \\x01"))?;
+        for g in rest.split(|&b| b == GROUP_MARK) {
+            groups.push(std::str::from_utf8(g).map(NulString::from).map_err(|_| format!("group list {k}: a group is not valid UTF-8"))?);
+        }
+    }
+    // Sorted and de-duplicated here; the items with this list share it.
+    Ok(Groups::new(groups))
+}
+
+/// Parses export format 3 back into a roster, checking every field (see
 /// `xmpp_roster_snapshot_import`). The error says where the data went wrong.
 pub(crate) fn parse_export(data: &[u8], version: Option<&str>) -> Result<RosterSnapshot, String> {
     let mut roster = Roster::default();
     let mut builder = roster.builder();
     if !data.is_empty() {
-        let Some(body) = data.strip_suffix(&[0]) else {
-            return Err("the data must end with a NUL (every field is NUL-terminated)".into());
+        let header = data.get(..EXPORT_HEADER_LEN).filter(|h| h[..4] == EXPORT_MAGIC).ok_or_else(|| unknown_format(data))?;
+        let counts: Vec<usize> = u32s(&header[4..]).collect();
+        let [n, list_count, nameless_count, jids_len, names_len, lists_len] = counts[..] else {
+            return Err(unknown_format(data));
         };
-        let mut fields = body.split(|&b| b == 0);
-        let text = |f: &[u8], what: &str, n: usize| -> Result<NulString, String> {
-            std::str::from_utf8(f).map(NulString::from).map_err(|_| format!("item {n}: {what} is not valid UTF-8"))
-        };
-        while let Some(jid) = fields.next() {
-            let n = builder.len();
-            let jid = std::str::from_utf8(jid).map_err(|_| format!("item {n}: jid is not valid UTF-8"))?;
-            let bare = normalize_bare(jid).ok_or_else(|| format!("item {n}: {jid:?} is not a bare JID"))?;
-            let jid = NulString::from(&*bare);
-            let mut next = |what: &str| fields.next().ok_or_else(|| format!("item {n} ({jid}): the data ends before its {what}"));
-            let name = next("name")?;
-            let name = if name == [NO_NAME] { None } else { Some(text(name, "name", n)?) };
-            let subscription = subscription_from_digit(next("subscription")?).ok_or_else(|| format!("item {n}: bad subscription field"))?;
-            let ask = flag(next("ask")?).ok_or_else(|| format!("item {n}: bad ask field"))?;
-            let approved = flag(next("approved")?).ok_or_else(|| format!("item {n}: bad approved field"))?;
-            let groups_field = next("groups")?;
-            let mut groups = Vec::new();
-            if !groups_field.is_empty() {
-                let Some(rest) = groups_field.strip_prefix(&[GROUP_MARK]) else {
-                    return Err(format!("item {n}: the groups field must be empty or start with \\x01"));
-                };
-                for g in rest.split(|&b| b == GROUP_MARK) {
-                    groups.push(text(g, "group", n)?);
-                }
+        let mut s = Sections(&data[EXPORT_HEADER_LEN..]);
+        let group_index = s.take(n.checked_mul(4), "group list indexes")?;
+        let nameless = s.take(nameless_count.checked_mul(4), "list of items without a name")?;
+        let subscriptions = s.take(Some(n), "subscriptions")?;
+        let asks = s.take(Some(n), "ask flags")?;
+        let approvals = s.take(Some(n), "approved flags")?;
+        let jids = s.strings(jids_len, n, "JIDs")?;
+        let names = s.strings(names_len, n, "names")?;
+        let lists = s.strings(lists_len, list_count, "group lists")?;
+        if !s.0.is_empty() {
+            return Err(format!("{} bytes after the last section", s.0.len()));
+        }
+        let lists = lists.iter().enumerate().map(|(k, l)| group_list(l, k)).collect::<Result<Vec<_>, _>>()?;
+        let mut nameless = u32s(nameless).peekable();
+        for list in u32s(group_index) {
+            let i = builder.len();
+            let jid = std::str::from_utf8(jids[i]).map_err(|_| format!("item {i}: jid is not valid UTF-8"))?;
+            let bare = normalize_bare(jid).ok_or_else(|| format!("item {i}: {jid:?} is not a bare JID"))?;
+            let name = match nameless.next_if_eq(&i) {
+                Some(_) if !names[i].is_empty() => return Err(format!("item {i}: listed as having no name, but has one")),
+                Some(_) => None,
+                None => Some(text(names[i], "name", i)?),
+            };
+            let subscription = subscription_from_code(subscriptions[i]).ok_or_else(|| format!("item {i}: bad subscription {}", subscriptions[i]))?;
+            let ask = flag(asks[i]).ok_or_else(|| format!("item {i}: bad ask flag"))?;
+            let approved = flag(approvals[i]).ok_or_else(|| format!("item {i}: bad approved flag"))?;
+            let groups = lists.get(list).ok_or_else(|| format!("item {i}: group list {list} of {list_count}"))?.clone();
+            if !builder.push(RosterItem { jid: NulString::from(&*bare), name, subscription, ask, approved, groups }) {
+                return Err(format!("item {i}: {bare} appears twice"));
             }
-            if !builder.push(RosterItem { jid, name, subscription, ask, approved, groups: Groups::new(groups) }) {
-                return Err(format!("item {n}: {bare} appears twice"));
-            }
+        }
+        if let Some(i) = nameless.next() {
+            return Err(format!("the list of items without a name is not increasing, or lists item {i} of {n}"));
         }
     }
     roster.install(builder, version.map(NulString::from));
@@ -171,7 +285,7 @@ pub(crate) fn item_handle(item: &RosterItem) -> *const xmpp_roster_item {
 /// the bulk export, laid out on first use.
 pub(crate) struct SnapshotData {
     roster: RosterSnapshot,
-    export: OnceLock<Vec<u8>>,
+    export: OnceLock<Result<Vec<u8>, String>>,
 }
 
 impl SnapshotData {
@@ -183,8 +297,8 @@ impl SnapshotData {
         &self.roster
     }
 
-    fn export(&self) -> &[u8] {
-        self.export.get_or_init(|| export_items(self.roster.items()))
+    fn export(&self) -> Result<&[u8], &str> {
+        self.export.get_or_init(|| export_items(self.roster.items())).as_deref().map_err(String::as_str)
     }
 
     pub(crate) fn into_raw(self) -> *mut xmpp_roster_snapshot {
@@ -265,11 +379,19 @@ pub unsafe extern "C" fn xmpp_roster_snapshot_version(snapshot: *const xmpp_rost
 /// even when empty) to `*data` and its length in bytes to `*len`. The buffer is laid out on the
 /// first call (O(roster size)); later calls return the same buffer.
 ///
-/// Layout ("format 2"): for each item in index order, exactly six fields, each followed by one
-/// '\0': jid; name (the single byte '\x01' when the item has no name); subscription ('0'..'3', as
-/// `XMPP_ROSTER_SUBSCRIPTION_*`); ask ('0'/'1'); approved ('0'/'1'); groups, each group preceded
-/// by one '\x01' byte ("" for none). So the buffer holds 6 NULs per item and ends with one. XML
-/// cannot carry '\0' or '\x01', so neither occurs inside a field. Errors: NULL_PARAMETER.
+/// Layout ("format 3", column by column so that a binding builds each column with one bulk
+/// operation; all integers little-endian; n = the number of items). An empty roster is the empty
+/// buffer. Otherwise a 28-byte header: the bytes "XRS" and 3 (the format number), then six u32:
+/// n, g (distinct group lists), m (items without a name), and the byte lengths of the JIDs, names
+/// and group-lists sections. Then the sections, in this order, with nothing between or after:
+/// group list of each item (n u32, indexes into the group lists); items without a name (m u32,
+/// increasing item indexes); subscription of each item (n bytes, `XMPP_ROSTER_SUBSCRIPTION_*`);
+/// ask (n bytes, 0 or 1); approved (n bytes, 0 or 1); JIDs (n strings); names (n strings, the
+/// empty string for an item without a name); group lists (g strings, each group preceded by one
+/// '\x01': "" = no groups; the distinct lists in order of first use). Every string is UTF-8
+/// followed by one '\0' and holds no '\0'; a group name holds no '\x01' either (XML cannot carry
+/// it; the library replaces one that a Rust caller put in a group name with '?'). Errors:
+/// NULL_PARAMETER; INVALID_ARGUMENT for a roster too large for the format's 32-bit fields.
 #[no_mangle]
 pub unsafe extern "C" fn xmpp_roster_snapshot_export(snapshot: *const xmpp_roster_snapshot, data: *mut *const u8, len: *mut usize) -> xmpp_roster_result {
     ffi_result! {
@@ -277,7 +399,7 @@ pub unsafe extern "C" fn xmpp_roster_snapshot_export(snapshot: *const xmpp_roste
         non_null(data, "data")?;
         non_null(len, "len")?;
         let s = snapshot_ref(snapshot).ok_or(Failed(0))?;
-        let export = s.export();
+        let export = s.export().map_err(|m| Failed::new(XMPP_ROSTER_ERR_INVALID_ARGUMENT, m.to_owned()))?;
         // SAFETY: `data` and `len` are non-NULL and writable per the contract.
         unsafe {
             *data = export.as_ptr();
@@ -287,13 +409,14 @@ pub unsafe extern "C" fn xmpp_roster_snapshot_export(snapshot: *const xmpp_roste
     }
 }
 
-/// Builds a snapshot from data in the export format (see `xmpp_roster_snapshot_export`), e.g. a
+/// Builds a snapshot from data in export format 3 (see `xmpp_roster_snapshot_export`), e.g. a
 /// roster saved by an earlier run, with the roster `version` it was at (NULL: none). The data is
 /// copied. With `xmpp_roster_client_load_snapshot` this lets the next fetch send that version and
 /// get "unchanged" back instead of the whole roster. On success writes the new snapshot (owned by
 /// the caller) to `*out`. Errors: NULL_PARAMETER (`data` may be NULL only when `len` is 0),
 /// INVALID_UTF8 (version), INVALID_ARGUMENT (malformed data: the message says where; also a JID
-/// that is not a bare JID, or one that appears twice).
+/// that is not a bare JID, or one that appears twice, and data in an older export format, which
+/// an older library saved: fetch the whole roster instead).
 #[no_mangle]
 pub unsafe extern "C" fn xmpp_roster_snapshot_import(data: *const u8, len: usize, version: *const c_char, out: *mut *mut xmpp_roster_snapshot) -> xmpp_roster_result {
     ffi_result! {
@@ -378,38 +501,81 @@ mod tests {
         Roster::from_items(Some("7".into()), items.to_vec()).snapshot()
     }
 
+    /// Export format 3 from its parts: header counts, then the sections in order.
+    fn format3(n: u32, lists: u32, group_index: &[u32], nameless: &[u32], flags: [&[u8]; 3], texts: [&[u8]; 3]) -> Vec<u8> {
+        let mut out = b"XRS\x03".to_vec();
+        for v in [n, lists, nameless.len() as u32, texts[0].len() as u32, texts[1].len() as u32, texts[2].len() as u32] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        push_u32s(&mut out, group_index);
+        push_u32s(&mut out, nameless);
+        flags.iter().chain(&texts).for_each(|s| out.extend_from_slice(s));
+        out
+    }
+
+    /// One item "a@b" (or `jid`), named "A", subscription both, no flags, in group list 0 = `groups`.
+    fn one(jid: &[u8], groups: &[u8]) -> Vec<u8> {
+        let jid = [jid, b"\0"].concat();
+        format3(1, 1, &[0], &[], [b"\x03", b"\0", b"\0"], [&jid, b"A\0", groups])
+    }
+
     #[test]
     fn export_parses_back_to_the_same_roster_and_bad_data_is_refused() {
-        let items = vec![item("a@b", Some("A"), &["G1", "G2"]), item("c@d", None, &[]), item("e@f", Some(""), &[""])];
-        let data = export_items(&items);
+        let items = vec![item("a@b", Some("A"), &["G1", "G2"]), item("c@d", None, &[]), item("e@f", Some(""), &[""]), item("g@h", None, &["G1", "G2"])];
+        let data = export_items(&items).unwrap();
         let back = parse_export(&data, Some("7")).unwrap();
         assert_eq!(back.items(), &items[..]);
         assert_eq!(back.version(), Some("7"));
         assert!(parse_export(b"", None).unwrap().is_empty());
-        assert_eq!(&*parse_export(b"A@B\0\x01\x000\x000\x000\x00\0", None).unwrap().items()[0].jid, "a@b");
-        let unsorted = parse_export(b"a@b\0\x01\x000\x000\x000\x00\x01b\x01a\x01b\0", None).unwrap();
+        assert_eq!(&*parse_export(&one(b"A@B", b"\0"), None).unwrap().items()[0].jid, "a@b");
+        let unsorted = parse_export(&one(b"a@b", b"\x01b\x01a\x01b\0"), None).unwrap();
         assert_eq!(unsorted.items()[0].groups, ["a", "b"], "groups are a set, sorted like the core's");
-        for bad in [
-            &b"a@b\0A\x003\x001\x000\0"[..],          // groups field missing
-            b"a@b\0A\x004\x001\x000\x00\0",          // subscription out of range
-            b"a@b\0A\x003\x002\x000\x00\0",          // ask not 0/1
-            b"a@b\0A\x003\x001\x000\x00G1\0",        // group without its \x01
-            b"a@b/r\0A\x003\x001\x000\x00\0",        // not bare
-            b"a@b\0A\x003\x001\x000\x00",             // no final NUL
-            b"a@b\0\xff\x003\x001\x000\x00\0",      // name not UTF-8
-            b"a@b\0\x01\x000\x000\x000\x00\0a@b\0\x01\x000\x000\x000\x00\0", // twice
-        ] {
-            assert!(parse_export(bad, None).is_err(), "{bad:?}");
+        let mut cut = data.clone();
+        cut.pop();
+        let mut trailing = data.clone();
+        trailing.push(0);
+        let mut format4 = data.clone();
+        format4[3] = 4;
+        let two = |jid: &[u8]| format3(2, 1, &[0, 0], &[], [b"\0\0", b"\0\0", b"\0\0"], [jid, b"\0\0", b"\0"]);
+        let bad: &[(&str, Vec<u8>)] = &[
+            ("format 2", b"a@b\0A\x003\x001\x000\x00\0".to_vec()),
+            ("header cut short", data[..20].to_vec()),
+            ("format 4", format4),
+            ("last byte missing", cut),
+            ("a byte after the end", trailing),
+            ("subscription 4", format3(1, 1, &[0], &[], [b"\x04", b"\0", b"\0"], [b"a@b\0", b"A\0", b"\0"])),
+            ("ask 2", format3(1, 1, &[0], &[], [b"\0", b"\x02", b"\0"], [b"a@b\0", b"A\0", b"\0"])),
+            ("approved 2", format3(1, 1, &[0], &[], [b"\0", b"\0", b"\x02"], [b"a@b\0", b"A\0", b"\0"])),
+            ("group list out of range", format3(1, 1, &[1], &[], [b"\0", b"\0", b"\0"], [b"a@b\0", b"A\0", b"\0"])),
+            ("group without its \\x01", one(b"a@b", b"G1\0")),
+            ("group not UTF-8", one(b"a@b", b"\x01\xff\0")),
+            ("not bare", one(b"a@b/r", b"\0")),
+            ("JID not UTF-8", one(b"a\xff@b", b"\0")),
+            ("name not UTF-8", format3(1, 1, &[0], &[], [b"\0", b"\0", b"\0"], [b"a@b\0", b"\xff\0", b"\0"])),
+            ("nameless but named", format3(1, 1, &[0], &[0], [b"\0", b"\0", b"\0"], [b"a@b\0", b"A\0", b"\0"])),
+            ("nameless out of range", format3(1, 1, &[0], &[1], [b"\0", b"\0", b"\0"], [b"a@b\0", b"\0", b"\0"])),
+            ("fewer JIDs than items", format3(2, 1, &[0, 0], &[], [b"\0\0", b"\0\0", b"\0\0"], [b"a@b\0", b"\0\0", b"\0"])),
+            ("JIDs without their final NUL", format3(1, 1, &[0], &[], [b"\0", b"\0", b"\0"], [b"a@b", b"\0", b"\0"])),
+            ("twice", two(b"a@b\0a@b\0")),
+        ];
+        assert!(parse_export(&two(b"a@b\0c@d\0"), None).is_ok(), "the base of the last case is valid");
+        for (what, data) in bad {
+            assert!(parse_export(data, None).is_err(), "{what}: {data:?}");
         }
+        assert!(parse_export(b"a@b\0A\x003\x001\x000\x00\0", None).unwrap_err().contains("older than format 3"));
     }
 
     #[test]
-    fn export_layout_is_six_fields_per_item() {
-        let items = [item("a@b", Some("A"), &["G1", "G2"]), item("c@d", None, &[]), item("e@f", Some("x\u{1}y"), &[""])];
-        assert_eq!(
-            export_items(&items),
-            b"a@b\0A\x003\x001\x000\x00\x01G1\x01G2\0c@d\0\x01\x003\x001\x000\x00\0e@f\0x?y\x003\x001\x000\x00\x01\0"
-        );
+    fn export_layout_is_a_header_then_columns() {
+        let items = [item("a@b", Some("A"), &["G1", "G2"]), item("c@d", None, &[]), item("e@f", Some("x\u{1}y"), &["", "G\u{1}"]), item("g@h", Some("G"), &[])];
+        let want = format3(4, 3, &[0, 1, 2, 1], &[1], [b"\x03\x03\x03\x03", b"\x01\x01\x01\x01", b"\0\0\0\0"], [
+            b"a@b\0c@d\0e@f\0g@h\0",
+            b"A\0\0x\x01y\0G\0",
+            b"\x01G1\x01G2\0\0\x01\x01G?\0",
+        ]);
+        assert_eq!(export_items(&items).unwrap(), want);
+        assert_eq!(&want[..4], b"XRS\x03");
+        assert_eq!(export_items(&[]).unwrap(), b"", "an empty roster is the empty buffer");
     }
 
     #[test]
@@ -422,6 +588,6 @@ mod tests {
         let cstr = |p: *const c_char| unsafe { std::ffi::CStr::from_ptr(p) }.to_str().unwrap();
         assert_eq!(cstr(a.jid.as_c_ptr()), "a@b");
         assert_eq!(cstr(a.groups[1].as_c_ptr()), "G2");
-        assert_eq!(data.export(), &export_items(snap.items())[..]);
+        assert_eq!(data.export().unwrap(), &export_items(snap.items()).unwrap()[..]);
     }
 }

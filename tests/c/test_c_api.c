@@ -818,13 +818,20 @@ static void test_tls_modes_and_mechanisms(void) {
     }
 }
 
-static int export_field(const uint8_t *data, size_t len, size_t *pos, char *out, size_t cap) {
-    size_t start = *pos;
-    while (*pos < len && data[*pos] != 0) (*pos)++;
-    if (*pos >= len) return 0;
-    snprintf(out, cap, "%.*s", (int)(*pos - start), (const char *)data + start);
-    (*pos)++;
-    return 1;
+/* A little-endian u32 of the export format. */
+static size_t export_u32(const uint8_t *p) {
+    return (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+}
+
+/* The string at `index` of a section of NUL-terminated strings, or NULL past its end. */
+static const char *export_string(const uint8_t *section, size_t len, size_t index) {
+    size_t pos = 0;
+    for (;; index--) {
+        const uint8_t *nul = pos < len ? memchr(section + pos, 0, len - pos) : NULL;
+        if (!nul) return NULL;
+        if (index == 0) return (const char *)section + pos;
+        pos = (size_t)(nul - section) + 1;
+    }
 }
 
 static void test_roster_life_cycle(void) {
@@ -886,49 +893,53 @@ static void test_roster_life_cycle(void) {
     CHECK(xmpp_roster_snapshot_item(snap, 2) == NULL);
     CHECK(xmpp_roster_snapshot_find(snap, "tybalt@localhost") == NULL && xmpp_roster_last_error_code() == XMPP_ROSTER_ERR_NOT_FOUND);
 
-    /* the bulk export (format 2: six fields per item, each ending in NUL; groups each preceded
-     * by \x01), parsed as a binding would */
+    /* the bulk export (format 3: a header, then column by column; docs/C-API.md) */
     const uint8_t *data = NULL;
-    size_t len = 0, pos = 0;
+    size_t len = 0;
     CHECK_RC(xmpp_roster_snapshot_export(snap, &data, &len), XMPP_ROSTER_OK);
-    static const char *const want[] = {"romeo@localhost", "Romeo", "0", "0", "0", "\x01" "Friends\x01" "Montague",
-                                       "nurse@localhost", "\x01", "0", "0", "0", ""};
-    char field[256];
-    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
-        CHECK(export_field(data, len, &pos, field, sizeof field));
-        CHECK_STR(field, want[i]);
-    }
-    CHECK(pos == len);
-    size_t nuls = 0;
-    for (size_t i = 0; i < len; i++) nuls += data[i] == 0;
-    CHECK(nuls == 6 * xmpp_roster_snapshot_len(snap) && len > 0 && data[len - 1] == 0);
-    /* every item's fields against its accessors, groups split on \x01 */
-    pos = 0;
-    for (size_t i = 0; i < xmpp_roster_snapshot_len(snap); i++) {
+    static const char want[] = "XRS\x03"
+                               "\x02\0\0\0" "\x02\0\0\0" "\x01\0\0\0"  /* 2 items, 2 group lists, 1 without a name */
+                               "\x20\0\0\0" "\x07\0\0\0" "\x13\0\0\0"  /* JIDs, names, group lists: 32, 7, 19 bytes */
+                               "\0\0\0\0" "\x01\0\0\0"                 /* romeo in group list 0, the nurse in 1 */
+                               "\x01\0\0\0"                            /* the nurse has no name */
+                               "\0\0" "\0\0" "\0\0"                    /* subscription, ask, approved */
+                               "romeo@localhost\0nurse@localhost\0"
+                               "Romeo\0\0"
+                               "\x01" "Friends" "\x01" "Montague\0" "\0";
+    CHECK(len == sizeof want - 1 && memcmp(data, want, len) == 0);
+    /* every item against its accessors, the columns read as a binding would */
+    size_t n = export_u32(data + 4), m = export_u32(data + 12);
+    size_t jids_len = export_u32(data + 16), names_len = export_u32(data + 20), lists_len = export_u32(data + 24);
+    const uint8_t *group_index = data + 28, *nameless = group_index + 4 * n, *subscriptions = nameless + 4 * m;
+    const uint8_t *jids = subscriptions + 3 * n, *names = jids + jids_len, *lists = names + names_len;
+    CHECK(n == xmpp_roster_snapshot_len(snap) && lists + lists_len == data + len);
+    size_t next_nameless = 0;
+    for (size_t i = 0; i < n; i++) {
         const xmpp_roster_item *it = xmpp_roster_snapshot_item(snap, i);
-        char jid_f[256], name_f[256], sub_f[8], ask_f[8], approved_f[8], groups_f[256];
-        CHECK(export_field(data, len, &pos, jid_f, sizeof jid_f) && export_field(data, len, &pos, name_f, sizeof name_f) &&
-              export_field(data, len, &pos, sub_f, sizeof sub_f) && export_field(data, len, &pos, ask_f, sizeof ask_f) &&
-              export_field(data, len, &pos, approved_f, sizeof approved_f) &&
-              export_field(data, len, &pos, groups_f, sizeof groups_f));
-        CHECK_STR(jid_f, xmpp_roster_item_jid(it));
-        if (xmpp_roster_item_name(it) == NULL) CHECK_STR(name_f, "\x01");
-        else CHECK_STR(name_f, xmpp_roster_item_name(it));
-        CHECK(strlen(sub_f) == 1 && (uint32_t)(sub_f[0] - '0') == xmpp_roster_item_subscription(it));
-        CHECK_STR(ask_f, xmpp_roster_item_ask(it) ? "1" : "0");
-        CHECK_STR(approved_f, xmpp_roster_item_approved(it) ? "1" : "0");
+        CHECK_STR(export_string(jids, jids_len, i), xmpp_roster_item_jid(it));
+        if (next_nameless < m && export_u32(nameless + 4 * next_nameless) == i) {
+            next_nameless++;
+            CHECK(xmpp_roster_item_name(it) == NULL);
+            CHECK_STR(export_string(names, names_len, i), "");
+        } else {
+            CHECK_STR(export_string(names, names_len, i), xmpp_roster_item_name(it));
+        }
+        CHECK(subscriptions[i] == xmpp_roster_item_subscription(it));
+        CHECK(subscriptions[n + i] == xmpp_roster_item_ask(it) && subscriptions[2 * n + i] == xmpp_roster_item_approved(it));
+        const char *groups_f = export_string(lists, lists_len, export_u32(group_index + 4 * i));
+        CHECK(groups_f != NULL);
         size_t g = 0;
-        for (const char *p = groups_f; *p; g++) {
+        for (const char *p = groups_f ? groups_f : ""; *p; g++) {
             CHECK(*p == '\x01');
             const char *start = p + 1, *end = strchr(start, '\x01');
-            size_t n = end ? (size_t)(end - start) : strlen(start);
+            size_t glen = end ? (size_t)(end - start) : strlen(start);
             const char *group = xmpp_roster_item_group(it, g);
-            CHECK(group != NULL && strlen(group) == n && memcmp(group, start, n) == 0);
-            p = start + n;
+            CHECK(group != NULL && strlen(group) == glen && memcmp(group, start, glen) == 0);
+            p = start + glen;
         }
         CHECK(g == xmpp_roster_item_group_count(it));
     }
-    CHECK(pos == len);
+    CHECK(next_nameless == m);
 
     /* update, with the callback probing re-entrancy (every call is BUSY, never a deadlock) */
     rec.probe_reentrancy = 1;
@@ -1287,9 +1298,13 @@ static void test_cached_roster(void) {
     CHECK(xmpp_roster_item_group_count(xmpp_roster_snapshot_find(restored, "tybalt@localhost")) == 2);
 
     /* bad input */
-    static const uint8_t truncated[] = "tybalt@localhost\0Tybalt\0" "0\0" "0\0" "0\0"; /* no groups field */
-    CHECK_RC(xmpp_roster_snapshot_import(truncated, sizeof truncated - 1, NULL, &bad), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    CHECK_RC(xmpp_roster_snapshot_import(data, len - 1, NULL, &bad), XMPP_ROSTER_ERR_INVALID_ARGUMENT); /* cut short */
     CHECK(bad == NULL);
+    static const uint8_t format2[] = "tybalt@localhost\0Tybalt\0" "0\0" "0\0" "0\0" "\0"; /* the previous format */
+    CHECK_RC(xmpp_roster_snapshot_import(format2, sizeof format2 - 1, NULL, &bad), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    char why[256];
+    xmpp_roster_last_error(why, sizeof why);
+    CHECK(bad == NULL && strstr(why, "older than format 3") != NULL);
     CHECK_RC(xmpp_roster_snapshot_import(NULL, 3, NULL, &bad), XMPP_ROSTER_ERR_NULL_PARAMETER);
     CHECK_RC(xmpp_roster_snapshot_import(data, len, "\xff", &bad), XMPP_ROSTER_ERR_INVALID_UTF8);
     CHECK_RC(xmpp_roster_snapshot_import(data, len, NULL, NULL), XMPP_ROSTER_ERR_NULL_PARAMETER);

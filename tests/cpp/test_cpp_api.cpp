@@ -153,15 +153,18 @@ static void test_roster_and_callbacks() {
     CHECK(romeo && romeo->subscription() == xr::Subscription::None && !romeo->ask() && !romeo->approved());
     CHECK(snap.at(1).name() == std::nullopt);
     CHECK(snap.version().has_value());
-    // Export format 2: six fields per item; groups in one field, each after a \x01 byte.
-    static const char want_export[] = "romeo@localhost\0Romeo\0" "0\0" "0\0" "0\0" "\x01" "Friends" "\x01" "Montague\0"
-                                      "nurse@localhost\0\x01\0" "0\0" "0\0" "0\0" "\0";
+    // Export format 3: a header (items, group lists, items without a name, section lengths), then
+    // the columns: group list of each item, the nameless, subscription, ask, approved, JIDs,
+    // names, and the group lists (each group after a \x01 byte).
+    static const char want_export[] = "XRS\x03" "\x02\0\0\0" "\x02\0\0\0" "\x01\0\0\0" "\x20\0\0\0" "\x07\0\0\0" "\x13\0\0\0"
+                                      "\0\0\0\0" "\x01\0\0\0" "\x01\0\0\0" "\0\0" "\0\0" "\0\0"
+                                      "romeo@localhost\0nurse@localhost\0" "Romeo\0\0" "\x01" "Friends" "\x01" "Montague\0" "\0";
     CHECK(snap.export_data() == std::string_view(want_export, sizeof want_export - 1));
 
     // A saved snapshot comes back whole, and a fresh client starting from it is current.
     xr::Snapshot restored = xr::Snapshot::import(std::string(snap.export_data()), snap.version());
     CHECK(restored.export_data() == snap.export_data() && restored.version() == snap.version());
-    EXPECT_ERROR(xr::Snapshot::import("no final NUL"), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    EXPECT_ERROR(xr::Snapshot::import("no header"), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
     {
         auto cached_config = config_for("juliet@localhost/cached");
         xr::Client cached(cached_config);

@@ -1,14 +1,16 @@
-"""Small helpers shared by the tests: waiting on events, and a raw-socket XMPP client."""
+"""Small helpers shared by the tests: waiting on events, a raw-socket XMPP client, and export format 3
+buffers made by hand."""
 
 from __future__ import annotations
 
 import base64
+import struct
 import re
 import socket
 import threading
 import time
 import uuid
-from typing import Callable, List
+from typing import Callable, Iterable, List, Sequence
 
 import xmpp_roster
 
@@ -223,3 +225,29 @@ class FakeConnection:
             f"<iq type='result' id='{iq_id.group(1).decode()}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
             "<jid>alice@localhost/fake</jid></bind></iq>"
         )
+
+
+def nul_terminated(texts: Iterable[str]) -> bytes:
+    """UTF-8 strings, each followed by a NUL (a string section of export format 3)."""
+    return "".join(text + "\0" for text in texts).encode("utf-8")
+
+
+def _u32s(values: Iterable[int]) -> bytes:
+    return b"".join(struct.pack("<I", v) for v in values)
+
+
+def export_layout(
+    group_index: Sequence[int],
+    nameless: Sequence[int],
+    subscriptions: bytes,
+    asks: bytes,
+    approvals: bytes,
+    jids: bytes,
+    names: bytes,
+    lists: Sequence[str],
+) -> bytes:
+    """Format 3 from its sections, as docs/C-API.md describes it: the header, then the sections."""
+    n = len(group_index)
+    group_lists = nul_terminated(lists)
+    header = b"XRS\x03" + struct.pack("<6I", n, len(lists), len(nameless), len(jids), len(names), len(group_lists))
+    return header + _u32s(group_index) + _u32s(nameless) + subscriptions + asks + approvals + jids + names + group_lists

@@ -1,4 +1,4 @@
-"""Decoding the bulk export (format 2) into RosterItems, from crafted buffers: no server needed
+"""Decoding the bulk export (format 3) into RosterItems, from crafted buffers: no server needed
 (these tests use none of the server fixtures, so the session's server is not started for them)."""
 
 from __future__ import annotations
@@ -7,29 +7,50 @@ import ctypes
 import dataclasses
 import gc
 import random
-from typing import Iterable, List, Optional, Tuple
+import struct
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import pytest
 
+from helpers import export_layout, nul_terminated
 from xmpp_roster import RosterItem, Subscription
 from xmpp_roster._export import ExportFormatError, decode_export
 
-SUBSCRIPTION_DIGITS = {Subscription.NONE: "0", Subscription.TO: "1", Subscription.FROM: "2", Subscription.BOTH: "3"}
+SUBSCRIPTION_CODES = {Subscription.NONE: 0, Subscription.TO: 1, Subscription.FROM: 2, Subscription.BOTH: 3}
 
 
 def encode(items: Iterable[RosterItem]) -> bytes:
-    """Format 2 as docs/C-API.md describes it (what xmpp_roster_snapshot_export writes)."""
-    out: List[str] = []
-    for item in items:
-        out += [
-            item.jid,
-            "\x01" if item.name is None else item.name,
-            SUBSCRIPTION_DIGITS[item.subscription],
-            "1" if item.ask else "0",
-            "1" if item.approved else "0",
-            "".join("\x01" + group for group in item.groups),
-        ]
-    return "".join(field + "\0" for field in out).encode("utf-8")
+    """What xmpp_roster_snapshot_export writes for these items (distinct group lists in order of
+    first use)."""
+    items = list(items)
+    if not items:
+        return b""
+    lists: Dict[Tuple[str, ...], int] = {}
+    group_index = [lists.setdefault(item.groups, len(lists)) for item in items]
+    return export_layout(
+        group_index,
+        [n for n, item in enumerate(items) if item.name is None],
+        bytes(SUBSCRIPTION_CODES[item.subscription] for item in items),
+        bytes(item.ask for item in items),
+        bytes(item.approved for item in items),
+        nul_terminated(item.jid for item in items),
+        nul_terminated(item.name or "" for item in items),
+        ["".join("\x01" + group for group in groups) for groups in lists],
+    )
+
+
+def one(
+    jid: bytes = b"bob@localhost\0",
+    name: bytes = b"Bob\0",
+    subscription: bytes = b"\x03",
+    ask: bytes = b"\x01",
+    approved: bytes = b"\x00",
+    groups: str = "\x01Friends\x01Work",
+    nameless: Sequence[int] = (),
+    group_index: int = 0,
+) -> bytes:
+    """One item, field by field (by default Bob, both, ask, in Friends and Work)."""
+    return export_layout([group_index], nameless, subscription, ask, approved, jid, name, [groups])
 
 
 def item(
@@ -49,7 +70,7 @@ def test_empty_roster_is_the_empty_buffer() -> None:
 
 
 def test_one_item_field_by_field() -> None:
-    [got] = decode_export(b"bob@localhost\0Bob\0" b"3\0" b"1\0" b"0\0" b"\x01Friends\x01Work\0")
+    [got] = decode_export(one())
     assert type(got) is RosterItem
     assert got.jid == "bob@localhost"
     assert got.name == "Bob"
@@ -60,20 +81,18 @@ def test_one_item_field_by_field() -> None:
 
 
 def test_no_name_is_none_and_an_empty_name_is_the_empty_string() -> None:
-    no_name, empty_name = decode_export(b"a@x\0\x01\0" b"0\0" b"0\0" b"0\0\0" b"b@x\0\0" b"0\0" b"0\0" b"0\0\0")
+    data = export_layout([0, 0], [0], b"\0\0", b"\0\0", b"\0\0", b"a@x\0b@x\0", b"\0\0", [""])
+    no_name, empty_name = decode_export(data)
     assert no_name.name is None
     assert empty_name.name == ""
 
 
 def test_no_groups_one_empty_group_and_several() -> None:
-    data = (
-        b"a@x\0\x01\0" b"0\0" b"0\0" b"0\0" b"\0"
-        b"b@x\0\x01\0" b"0\0" b"0\0" b"0\0" b"\x01\0"
-        b"c@x\0\x01\0" b"0\0" b"0\0" b"0\0" b"\x01\x01\0"
-        b"d@x\0\x01\0" b"0\0" b"0\0" b"0\0" b"\x01A\x01B\x01C\0"
-        b"e@x\0\x01\0" b"0\0" b"0\0" b"0\0" b"\x01\x01B\0"
-    )
-    assert [i.groups for i in decode_export(data)] == [(), ("",), ("", ""), ("A", "B", "C"), ("", "B")]
+    lists = ["", "\x01", "\x01\x01", "\x01A\x01B\x01C", "\x01\x01B"]
+    data = export_layout([0, 1, 2, 3, 4, 3], [], b"\0" * 6, b"\0" * 6, b"\0" * 6, nul_terminated(f"{c}@x" for c in "abcdef"), b"\0" * 6, lists)
+    got = decode_export(data)
+    assert [i.groups for i in got] == [(), ("",), ("", ""), ("A", "B", "C"), ("", "B"), ("A", "B", "C")]
+    assert got[3].groups is got[5].groups, "one tuple per group list"
 
 
 def test_every_subscription_and_flag_combination() -> None:
@@ -90,8 +109,8 @@ def test_every_subscription_and_flag_combination() -> None:
     assert all(type(i.ask) is bool and type(i.approved) is bool for i in got)
 
 
-def test_digits_map_to_the_c_enumeration() -> None:
-    data = b"".join(b"c%d@x\0\x01\0%d\0" b"0\0" b"0\0\0" % (d, d) for d in range(4))
+def test_codes_map_to_the_c_enumeration() -> None:
+    data = export_layout([0] * 4, [], b"\x00\x01\x02\x03", b"\0" * 4, b"\0" * 4, nul_terminated(f"c{d}@x" for d in range(4)), b"\0" * 4, [""])
     assert [i.subscription for i in decode_export(data)] == [
         Subscription.NONE,
         Subscription.TO,
@@ -110,7 +129,7 @@ def test_non_ascii_and_xml_special_characters() -> None:
 
 
 def test_invalid_utf8_is_replaced() -> None:
-    [got] = decode_export(b"a@x\0B\xffb\0" b"0\0" b"0\0" b"0\0\0")
+    [got] = decode_export(one(name=b"B\xffb\0"))
     assert got.name == "B\ufffdb"
 
 
@@ -124,8 +143,7 @@ def test_any_bytes_like_input() -> None:
 
 
 def test_decoded_items_are_ordinary_frozen_dataclasses() -> None:
-    data = b"bob@localhost\0Bob\0" b"3\0" b"0\0" b"1\0" b"\x01Friends\0"
-    [got] = decode_export(data)
+    [got] = decode_export(one(ask=b"\0", approved=b"\x01", groups="\x01Friends"))
     built = item("bob@localhost", "Bob", Subscription.BOTH, False, True, ("Friends",))
     assert got == built and hash(got) == hash(built) and repr(got) == repr(built)
     assert got in {built} and built in {got}
@@ -142,14 +160,28 @@ def test_decoded_items_are_ordinary_frozen_dataclasses() -> None:
     assert not hasattr(got, "__dict__")
 
 
+def test_items_are_also_tuples_of_their_fields() -> None:
+    built = RosterItem(jid="bob@localhost", name="Bob", subscription=Subscription.TO, ask=False, approved=True, groups=("G",))
+    [got] = decode_export(encode([built]))
+    values = ("bob@localhost", "Bob", Subscription.TO, False, True, ("G",))
+    for it in (built, got):
+        assert isinstance(it, tuple) and len(it) == 6 and tuple(it) == values
+        jid, name, *_ = it
+        assert (jid, name, it[2]) == ("bob@localhost", "Bob", Subscription.TO)
+        assert it == values and hash(it) == hash(values)
+    assert sorted([item("b@x"), item("a@x")]) == [item("a@x"), item("b@x")]
+    with pytest.raises(TypeError):
+        RosterItem("bob@localhost", "Bob")  # type: ignore[call-arg]
+
+
 def test_items_pickle_and_copy_as_values() -> None:
     import copy
     import pickle
 
-    [got] = decode_export(b"bob@localhost\0Bob\0" b"3\0" b"0\0" b"1\0" b"\x01Friends\0")
+    [got] = decode_export(one())
     for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
         back = pickle.loads(pickle.dumps(got, protocol))
-        assert back == got and type(back) is RosterItem
+        assert back == got and type(back) is RosterItem and back.groups == ("Friends", "Work")
     assert copy.copy(got) == got and copy.deepcopy(got) == got
 
 
@@ -175,23 +207,33 @@ def test_a_big_random_roster_round_trips() -> None:
         for n in range(5000)
     ]
     data = encode(items)
-    assert data.count(b"\0") == 6 * len(items)
+    assert struct.unpack_from("<I", data, 4) == (len(items),)
     assert decode_export(data) == items
+
+
+def test_a_roster_of_one_item_in_every_shape() -> None:
+    # one item: itemgetter of a single index returns the value itself, not a 1-tuple
+    for built in (item("a@x"), item("a@x", "A", Subscription.FROM, True, True, ("G",))):
+        assert decode_export(encode([built])) == [built]
 
 
 @pytest.mark.parametrize(
     "data",
     [
-        b"a@x",  # no NUL at all
-        b"a@x\0\x01\0" b"0\0" b"0\0" b"0\0",  # five fields
-        b"a@x\0\x01\0" b"0\0" b"0\0" b"0\0\0b@x\0",  # a second item cut short
-        b"a@x\0\x01\0" b"0\0" b"0\0" b"0\0\0trailing",  # bytes after the last NUL
-        b"a@x\0\x01\0" b"4\0" b"0\0" b"0\0\0",  # subscription out of range
-        b"a@x\0\x01\0" b"both\0" b"0\0" b"0\0\0",
-        b"a@x\0\x01\0" b"0\0" b"2\0" b"0\0\0",  # ask not 0/1
-        b"a@x\0\x01\0" b"0\0" b"0\0" b"true\0\0",  # approved not 0/1
-        b"a@x\0\x01\0" b"0\0" b"0\0" b"0\0" b"Friends\0",  # groups without the \x01 prefix
-        b"a@x\0\x01\0" b"0\0" b"0\0" b"0\0" b"2\0Friends\0Work\0",  # format 1 (a group count)
+        b"bob@localhost\0Bob\0" b"3\0" b"1\0" b"0\0" b"\x01Friends\0",  # format 2
+        b"XRS\x02" + one()[4:],  # another format number
+        one()[:20],  # cut inside the header
+        one()[:-1],  # one byte short
+        one() + b"\0",  # one byte too many
+        one(subscription=b"\x04"),  # subscription out of range
+        one(ask=b"\x02"),  # ask not 0/1
+        one(approved=b"\xff"),  # approved not 0/1
+        one(group_index=1),  # past the group lists
+        one(groups="Friends"),  # a group list without the \x01 before its first group
+        one(nameless=[1], name=b"\0"),  # past the items
+        one(jid=b"a@x\0b@x\0", name=b"\0\0"),  # more JIDs than items
+        one(jid=b"bob@localhost"),  # JIDs without their final NUL
+        export_layout([0, 0], [], b"\0\0", b"\0\0", b"\0\0", b"a@x\0b@x\0", b"\0", [""]),  # fewer names than items
     ],
 )
 def test_malformed_buffers_are_refused(data: bytes) -> None:
@@ -199,6 +241,13 @@ def test_malformed_buffers_are_refused(data: bytes) -> None:
         decode_export(data)
     assert "bad export data" in str(info.value)
     assert isinstance(info.value, ValueError)
+
+
+def test_older_formats_are_named_in_the_error() -> None:
+    with pytest.raises(ExportFormatError, match="format 2 or older"):
+        decode_export(b"bob@localhost\0Bob\0" b"3\0" b"1\0" b"0\0" b"\x01Friends\0")
+    with pytest.raises(ExportFormatError, match=r"\(format 2\)"):
+        decode_export(b"XRS\x02" + one()[4:])
 
 
 @pytest.mark.parametrize("enabled", [True, False])
@@ -209,7 +258,7 @@ def test_the_garbage_collector_state_is_restored(enabled: bool) -> None:
         decode_export(encode([item("a@x", "A", groups=("G",))]))
         assert gc.isenabled() is enabled
         with pytest.raises(ExportFormatError):
-            decode_export(b"a@x\0\x01\0" b"9\0" b"0\0" b"0\0\0")
+            decode_export(one(subscription=b"\x09"))
         assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Tuple
 
 import pytest
 
 import xmpp_roster
+from helpers import export_layout
 from xmpp_roster import RosterItem, SavedRoster, Subscription
 
 
@@ -76,11 +78,19 @@ def test_a_stale_saved_roster_is_replaced_by_the_full_fetch(make_user, connect, 
     assert client.roster_version == first.roster_version
 
 
+def _bob_and_carol(
+    subscriptions: bytes = b"\x03\x00",
+    jids: bytes = b"bob@localhost\0carol@localhost\0",
+    lists: Tuple[str, ...] = ("\x01Friends\x01Work", ""),
+) -> bytes:
+    """Export format 3 (docs/C-API.md): Bob in group list 0; Carol (no name, ask) in list 1."""
+    return export_layout([0, 1], [1], subscriptions, b"\x00\x01", b"\x00\x00", jids, b"Bob\0\0", lists)
+
+
 def test_load_roster_round_trips_and_checks_its_input(make_user, config_for) -> None:
     client = xmpp_roster.Client(config_for(make_user("alice")))
     assert client.export_roster() == SavedRoster(b"", None)
-    # Export format 2 (docs/C-API.md): six NUL-terminated fields per item.
-    data = b"bob@localhost\0Bob\0" b"3\0" b"0\0" b"0\0" b"\x01Friends\x01Work\0" b"carol@localhost\0\x01\0" b"0\0" b"1\0" b"0\0" b"\0"
+    data = _bob_and_carol()
     client.load_roster(bytearray(data), "v7")
     assert client.export_roster() == SavedRoster(data, "v7")
     assert client.roster["bob@localhost"] == RosterItem("bob@localhost", "Bob", Subscription.BOTH, False, False, ("Friends", "Work"))
@@ -88,14 +98,15 @@ def test_load_roster_round_trips_and_checks_its_input(make_user, config_for) -> 
     client.load_roster(memoryview(b""), None)
     assert client.roster == {} and client.roster_version is None
 
-    format1 = b"bob@localhost\0Bob\0" b"3\0" b"0\0" b"0\0" b"2\0Friends\0Work\0"  # the old group count
+    format2 = b"bob@localhost\0Bob\0" b"3\0" b"0\0" b"0\0" b"\x01Friends\x01Work\0"  # the previous format
     for bad in (
-        b"no final NUL",
-        b"bob@localhost\0Bob\0" b"7\0" b"0\0" b"0\0" b"\0",  # subscription 7
-        b"bob@localhost/res\0\x01\0" b"0\0" b"0\0" b"0\0" b"\0",  # not bare
-        b"bob@localhost\0Bob\0" b"3\0" b"0\0" b"0\0" b"Friends\0",  # a group without its \x01
-        format1,
-        data + data,  # every JID twice
+        b"no header",
+        _bob_and_carol(subscriptions=b"\x07\x00"),
+        _bob_and_carol(jids=b"bob@localhost/res\0carol@localhost\0"),  # not bare
+        _bob_and_carol(lists=("Friends", "")),  # a group list without its \x01
+        format2,
+        data[:-1],
+        _bob_and_carol(jids=b"bob@localhost\0bob@localhost\0"),  # one JID twice
     ):
         with pytest.raises(xmpp_roster.InvalidArgumentError) as info:
             client.load_roster(bad, None)

@@ -545,7 +545,9 @@ class Client:
         now, empty at first). If the server answers that this version is current, the local
         roster is kept and :attr:`last_fetch_unchanged` is True; otherwise it is replaced.
         Either way the items returned are the local roster after the fetch, and from now on
-        the server sends roster pushes to this session.
+        the server sends roster pushes to this session. They are plain immutable values, ready to
+        use without further calls into the library: the snapshot is handed over in one buffer
+        and turned into :class:`RosterItem` objects in bulk.
 
         Raises:
             NotConnectedError, StanzaError, TimeoutError, InterruptedCallError, DisconnectedError.
@@ -592,7 +594,7 @@ class Client:
         """The local roster and its version, to save (e.g. to a file) and give to
         :meth:`load_roster` in a later session. Sends nothing; works connected or not.
 
-        ``data`` is bytes in the library's export format (format 2, docs/C-API.md); keep
+        ``data`` is bytes in the library's export format (format 3, docs/C-API.md); keep
         ``version`` with it."""
         snap = _ffi.SnapshotPtr()
         self._call(_lib.xmpp_roster_client_snapshot, byref(snap))
@@ -617,7 +619,7 @@ class Client:
 
         Raises:
             InvalidArgumentError: ``data`` is not in the export format (the message says where;
-                also data saved by a library older than export format 2), or holds a JID that is
+                also data saved by a library older than export format 3), or holds a JID that is
                 not bare or appears twice.
             TypeError: ``data`` is not bytes-like or ``version`` not a str or None.
         """

@@ -1,67 +1,56 @@
-"""Decoding the bulk export of a snapshot (``xmpp_roster_snapshot_export``, format 2) into
-``RosterItem`` objects, with C-speed bulk operations instead of a Python loop per item.
+"""Decoding the bulk export of a snapshot (``xmpp_roster_snapshot_export``, format 3) into
+``RosterItem`` objects, column by column, each column with a few C-speed bulk operations instead
+of a Python loop per item.
 
-Format 2 (docs/C-API.md): for each item, in snapshot order, exactly six fields, each followed by
-one NUL byte::
+Format 3 (docs/C-API.md; all integers little-endian, n = the number of items): an empty roster is
+the empty buffer; otherwise a 28-byte header (``b"XRS\\x03"``, then six u32: n, g distinct group
+lists, m items without a name, and the byte lengths of the JIDs, names and group-lists sections),
+then these sections with nothing between or after them:
 
-    jid \\0 name \\0 subscription \\0 ask \\0 approved \\0 groups \\0
+=====================  ===================================================================
+group list of items    n u32: indexes into the group lists
+items without a name   m u32: increasing item indexes
+subscription           n bytes ``0``..``3`` (none, to, from, both: the C enumeration)
+ask, approved          n bytes each, ``0`` or ``1``
+JIDs, names            n strings each (an item without a name has the empty string)
+group lists            g strings, each group preceded by ``\\x01`` (``""``: no groups)
+=====================  ===================================================================
 
-* ``name`` is the single byte ``\\x01`` when the item has none (an empty name is the empty field);
-* ``subscription`` is one digit ``0``..``3`` (none, to, from, both: the C enumeration);
-* ``ask`` and ``approved`` are ``0`` or ``1``;
-* ``groups`` is every group preceded by one ``\\x01`` (``""``: no groups; ``"\\x01"``: one group
-  with an empty name; ``"\\x01Friends\\x01Work"``: two groups).
+Every string is UTF-8 followed by one NUL; XML carries neither NUL nor ``\\x01``.
 
-XML carries neither NUL nor ``\\x01``, so neither occurs inside a field. The buffer thus holds
-exactly 6 NULs per item and ends with one (an empty roster is the empty buffer).
-
-How the items are built: the whole buffer is decoded and split once (two C calls), each field
-becomes a column (a stride slice of the split), every column is turned into its values with
-``map()`` over C callables (dict look-ups), and the objects are created
-with ``object.__new__`` and filled column by column through the ``__slots__`` member descriptors
-of ``RosterItem``, the same stores the dataclass ``__init__`` makes with ``object.__setattr__``
-(which is how a frozen dataclass initialises itself), minus its per-item Python frame.
+How the items are built: each string section is decoded and split once (so each JID and name is
+one ``str`` made by ``str.split`` in C); each group list becomes one tuple shared by the items in
+it; the byte columns become values through ``operator.itemgetter`` over a table (the indexes are
+small ints, which CPython caches) or a ``memoryview`` cast to ``bool``; and the items are made by
+``map(tuple.__new__, ...)`` over ``zip`` of the six columns (``RosterItem`` stores its values as
+a tuple: see ``_types.py``).
 """
 
 from __future__ import annotations
 
 import gc
+import struct
+import sys
+from array import array
 from collections import deque
 from itertools import repeat
-from typing import Any, Iterator, List, Tuple
+from operator import itemgetter
+from typing import Any, Iterator, List, Sequence, Tuple
 
 from ._types import SUBSCRIPTIONS, RosterItem
 
-_FIELDS = 6  # per item
-_SUBSCRIPTION_BY_DIGIT = {str(code): sub for code, sub in enumerate(SUBSCRIPTIONS)}
-_BOOL_BY_DIGIT = {"0": False, "1": True}
-_NONE_FOR_NO_NAME = {"\x01": None}  # .get(name, name): None for the marker, else the name itself
-
-# The member descriptors of RosterItem.__slots__: ``set_jid(item, value)`` stores the slot
-# directly (a frozen dataclass only overrides ``__setattr__``, which these do not go through).
-_set_jid = RosterItem.__dict__["jid"].__set__
-_set_name = RosterItem.__dict__["name"].__set__
-_set_subscription = RosterItem.__dict__["subscription"].__set__
-_set_ask = RosterItem.__dict__["ask"].__set__
-_set_approved = RosterItem.__dict__["approved"].__set__
-_set_groups = RosterItem.__dict__["groups"].__set__
+_HEADER = struct.Struct("<4s6I")
+_MAGIC = b"XRS\x03"
+_U32 = "I" if array("I").itemsize == 4 else "L"
+_drop_first = itemgetter(slice(1, None))
 
 
 class ExportFormatError(ValueError):
-    """The buffer is not in export format 2 (a library/binding mismatch, or corrupt data)."""
+    """The buffer is not in export format 3 (a library/binding mismatch, or corrupt data)."""
 
 
-class _GroupTuples(dict):  # type: ignore[type-arg]
-    """groups field -> tuple of group names, each built once per decode: a roster has few
-    distinct group lists, so almost every lookup is a hit in C (and equal lists share a tuple)."""
-
-    __slots__ = ()
-
-    def __missing__(self, joined: str) -> Tuple[str, ...]:
-        if joined[:1] != "\x01":
-            raise ExportFormatError(f"bad export data: groups field {joined!r} does not start with \\x01")
-        groups = self[joined] = tuple(joined.split("\x01")[1:])
-        return groups
+def _bad(why: str) -> ExportFormatError:
+    return ExportFormatError(f"bad export data: {why}")
 
 
 def _run(iterator: Iterator[Any]) -> None:
@@ -69,47 +58,95 @@ def _run(iterator: Iterator[Any]) -> None:
     deque(iterator, maxlen=0)
 
 
+def _pick(table: Sequence[Any], indexes: Sequence[int]) -> Tuple[Any, ...]:
+    """``tuple(table[i] for i in indexes)`` in one C call (IndexError for an index out of range)."""
+    if len(indexes) == 1:  # itemgetter of one index returns the value itself, not a 1-tuple
+        return (table[indexes[0]],)
+    return itemgetter(*indexes)(table)
+
+
+def _u32s(data: memoryview) -> "array[int]":
+    values = array(_U32)
+    values.frombytes(data)
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values
+
+
+def _strings(data: memoryview, count: int, what: str) -> List[str]:
+    """The ``count`` NUL-terminated strings of a section (invalid UTF-8 replaced with U+FFFD)."""
+    if len(data) and data[-1] != 0:
+        raise _bad(f"the {what} do not end with a NUL")
+    strings = str(data[:-1], "utf-8", "replace").split("\0") if len(data) else []
+    if len(strings) != count:
+        raise _bad(f"{len(strings)} {what} where the header says {count}")
+    return strings
+
+
+def _flags(data: memoryview, what: str) -> List[bool]:
+    if data.tobytes().strip(b"\0\1"):
+        raise _bad(f"an {what} flag that is neither 0 nor 1")
+    return data.cast("?").tolist()
+
+
 def decode_export(data: Any) -> List[RosterItem]:
-    """All items of an export buffer (bytes-like, format 2), as ``RosterItem`` objects in order.
+    """All items of an export buffer (bytes-like, format 3), as ``RosterItem`` objects in order.
 
     Invalid UTF-8 is replaced with U+FFFD (the library only produces valid UTF-8).
 
     Raises:
-        ExportFormatError: ``data`` is not in export format 2.
+        ExportFormatError: ``data`` is not in export format 3.
     """
-    if not len(data):
+    view = memoryview(data).cast("B")
+    if not len(view):
         return []
-    fields = str(data, "utf-8", "replace").split("\0")
-    count, rest = divmod(len(fields) - 1, _FIELDS)
-    if rest or fields[-1]:
-        raise ExportFormatError(
-            f"bad export data: {len(fields) - 1} NUL-terminated fields"
-            + (", not a multiple of 6" if rest else ", then bytes without a final NUL")
-        )
+    if view[:4] != _MAGIC:
+        older = " (format 2 or older?)" if view[:3] != _MAGIC[:3] else f" (format {view[3]})"
+        raise _bad("no export format 3 header" + older)
+    if len(view) < _HEADER.size:
+        raise _bad("the data ends inside its header")
+    _, n, lists, nameless, jids_len, names_len, lists_len = _HEADER.unpack_from(view)
+    size = _HEADER.size + 7 * n + 4 * nameless + jids_len + names_len + lists_len
+    if len(view) != size:
+        raise _bad(f"{len(view)} bytes where the header says {size}")
+    if not n:
+        return []
+    offset = _HEADER.size
+
+    def section(length: int) -> memoryview:
+        nonlocal offset
+        offset += length
+        return view[offset - length : offset]
+
     # 50,000 items are 50,000 new GC-tracked objects: with the collector on, the allocations
-    # trigger collections that traverse the growing lists again and again (here ~10% of the
-    # decode for 50k in a fresh process, and more in a process that holds many objects). None of
-    # these objects can be part of a cycle (they hold str, bool, enum members and tuples of
-    # str), so those collections would find nothing; the collector resumes afterwards. (Another
-    # thread that runs meanwhile also runs with the collector paused for those few milliseconds;
+    # trigger collections that traverse the growing lists again and again. None of these
+    # objects can be part of a cycle (they hold str, bool, enum members and tuples of str), so
+    # those collections would find nothing; the collector resumes afterwards. (Another thread
+    # that runs meanwhile also runs with the collector paused for those few milliseconds;
     # gc.collect() still works.)
     gc_was_enabled = gc.isenabled()
     if gc_was_enabled:
         gc.disable()
     try:
-        items: List[RosterItem] = list(map(object.__new__, repeat(RosterItem, count)))
+        group_index = _u32s(section(4 * n))
+        no_name = _u32s(section(4 * nameless))
         try:
-            _run(map(_set_jid, items, fields[0::_FIELDS]))
-            names = fields[1::_FIELDS]
-            _run(map(_set_name, items, map(_NONE_FOR_NO_NAME.get, names, names)))
-            del names
-            _run(map(_set_subscription, items, map(_SUBSCRIPTION_BY_DIGIT.__getitem__, fields[2::_FIELDS])))
-            _run(map(_set_ask, items, map(_BOOL_BY_DIGIT.__getitem__, fields[3::_FIELDS])))
-            _run(map(_set_approved, items, map(_BOOL_BY_DIGIT.__getitem__, fields[4::_FIELDS])))
-            _run(map(_set_groups, items, map(_GroupTuples({"": ()}).__getitem__, fields[5::_FIELDS])))
-        except KeyError as e:
-            raise ExportFormatError(f"bad export data: {e.args[0]!r} where a digit was expected") from None
-        return items
+            subscriptions = _pick(SUBSCRIPTIONS, section(n))
+        except IndexError:
+            raise _bad("a subscription that is not 0..3") from None
+        asks = _flags(section(n), "ask")
+        approvals = _flags(section(n), "approved")
+        jids = _strings(section(jids_len), n, "JIDs")
+        names = _strings(section(names_len), n, "names")
+        split_lists = list(map(str.split, _strings(section(lists_len), lists, "group lists"), repeat("\x01")))
+        if any(map(itemgetter(0), split_lists)):  # text before the first \x01
+            raise _bad("a group list that is neither empty nor starts with \\x01")
+        try:
+            groups = _pick(list(map(tuple, map(_drop_first, split_lists))), group_index)
+            _run(map(names.__setitem__, no_name, repeat(None)))
+        except IndexError:
+            raise _bad("an index past the end of the group lists or of the items") from None
+        return list(map(tuple.__new__, repeat(RosterItem), zip(jids, names, subscriptions, asks, approvals, groups)))
     finally:
         if gc_was_enabled:
             gc.enable()

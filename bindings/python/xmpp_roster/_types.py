@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, NamedTuple, Optional, Tuple
 
 from ._errors import XmppRosterError
@@ -80,28 +81,58 @@ SUBSCRIPTION_KINDS = (
 SHOWS = (Show.AVAILABLE, Show.AWAY, Show.CHAT, Show.DND, Show.XA)
 
 
-@dataclass(frozen=True)
-class RosterItem:
-    """One contact in the roster (an ``<item/>`` of ``jabber:iq:roster``). Immutable."""
+# init=False: __new__ stores the values. eq=False: tuple's own == and hash (C speed) compare the
+# six values in field order, as a generated __eq__ would (and also equal a plain tuple of them).
+@dataclass(frozen=True, init=False, eq=False)
+class RosterItem(tuple):  # type: ignore[misc]
+    """One contact in the roster (an ``<item/>`` of ``jabber:iq:roster``). Immutable.
 
-    __slots__ = ("jid", "name", "subscription", "ask", "approved", "groups")
+    A frozen dataclass (``dataclasses.fields``, ``replace``, ``asdict`` work) that stores its
+    values as a tuple: it subclasses ``tuple``, so that :meth:`Client.fetch_roster` builds them
+    all with one ``map(tuple.__new__, ...)``, no Python code per item (see docs/PERFORMANCE.md).
+    It is therefore also a 6-tuple in field order:
+    it unpacks (``jid, name, *_ = item``), indexes, iterates and orders like one, and equals a
+    plain tuple of the same six values.
+    """
+
+    __slots__ = ()
 
     jid: str
-    """The contact's bare JID, e.g. ``juliet@example.com``."""
     name: Optional[str]
-    """The user's name for the contact, or ``None``."""
     subscription: Subscription
-    """Who sees whose presence."""
     ask: bool
-    """True while the user's own subscription request is pending (``ask='subscribe'``)."""
     approved: bool
-    """True if the user pre-approved the contact's subscription (``approved='true'``)."""
     groups: Tuple[str, ...]
-    """The groups the contact is in: sorted, without duplicates (groups are a set)."""
+
+    def __new__(
+        cls,
+        jid: str,
+        name: Optional[str],
+        subscription: Subscription,
+        ask: bool,
+        approved: bool,
+        groups: Tuple[str, ...],
+    ) -> "RosterItem":
+        return tuple.__new__(cls, (jid, name, subscription, ask, approved, groups))
 
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
-        # Frozen with __slots__: the default pickling would set attributes on a frozen instance.
-        return (RosterItem, (self.jid, self.name, self.subscription, self.ask, self.approved, self.groups))
+        return (RosterItem, tuple(self))
+
+
+# The fields read the tuple (``property(itemgetter(i))``), set after @dataclass so that it does
+# not take them for default values.
+for _index, (_field, _doc) in enumerate(
+    {
+        "jid": "The contact's bare JID, e.g. ``juliet@example.com``.",
+        "name": "The user's name for the contact, or ``None``.",
+        "subscription": "Who sees whose presence.",
+        "ask": "True while the user's own subscription request is pending (``ask='subscribe'``).",
+        "approved": "True if the user pre-approved the contact's subscription (``approved='true'``).",
+        "groups": "The groups the contact is in: sorted, without duplicates (groups are a set).",
+    }.items()
+):
+    setattr(RosterItem, _field, property(itemgetter(_index), doc=_doc))
+del _index, _field, _doc
 
 
 @dataclass(frozen=True)
@@ -163,9 +194,9 @@ class SavedRoster(NamedTuple):
     saved.version)``."""
 
     data: bytes
-    """The items in the library's export format 2 (six NUL-terminated UTF-8 fields per item: see
+    """The items in the library's export format 3 (a header, then the items column by column: see
     docs/C-API.md, ``xmpp_roster_snapshot_export``). Store it as it is; it is checked when loaded.
-    Data saved by a library older than format 2 is refused (``InvalidArgumentError``): fetch the
+    Data saved by a library older than format 3 is refused (``InvalidArgumentError``): fetch the
     whole roster instead."""
     version: Optional[str]
     """The roster version (RFC 6121 §2.6) the items are at, ``None`` if the server gave none."""
