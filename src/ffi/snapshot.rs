@@ -108,17 +108,26 @@ pub(crate) fn export_items(items: &[RosterItem]) -> Result<Vec<u8>, String> {
     // The distinct group lists (in order of first use) and each item's index into them.
     let mut lists: Vec<&[NulString]> = Vec::new();
     let mut list_index: HashMap<&[NulString], u32> = HashMap::new();
+    // Items of a fetch share their group lists (see `Groups`): looked up by address first, by
+    // content only the first time an address is seen.
+    let mut by_address: HashMap<*const NulString, u32> = HashMap::new();
     let mut group_index = Vec::with_capacity(items.len());
     let mut nameless = Vec::new();
     let (mut jids_len, mut names_len, mut lists_len) = (0, 0, 0);
     for (i, it) in items.iter().enumerate() {
         let groups = &it.groups[..];
-        let index = match list_index.entry(groups) {
+        let index = match by_address.entry(groups.as_ptr()) {
             Entry::Occupied(e) => *e.get(),
-            Entry::Vacant(e) => {
-                lists.push(groups);
-                lists_len += 1 + groups.iter().map(|g| g.len() + 1).sum::<usize>();
-                *e.insert(u32::try_from(lists.len() - 1).map_err(too_large)?)
+            Entry::Vacant(by_addr) => {
+                let index = match list_index.entry(groups) {
+                    Entry::Occupied(e) => *e.get(),
+                    Entry::Vacant(e) => {
+                        lists.push(groups);
+                        lists_len += 1 + groups.iter().map(|g| g.len() + 1).sum::<usize>();
+                        *e.insert(u32::try_from(lists.len() - 1).map_err(too_large)?)
+                    }
+                };
+                *by_addr.insert(index)
             }
         };
         group_index.push(index);
