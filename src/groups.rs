@@ -141,12 +141,21 @@ struct InternedList {
 }
 
 impl GroupInterner {
-    /// The groups named by `names` (decoded texts in any order, duplicates allowed; sorted and
-    /// de-duplicated in place): the copy made for the first item with these groups. The names
-    /// are checked to be UTF-8 only then (a list seen before was checked): `None` if one is not.
+    /// The groups named by `names` (decoded texts in any order, duplicates allowed): the copy
+    /// made for the first item with the same set of names. The names are checked to be UTF-8 only
+    /// then (a list seen before was checked): `None` if one is not. `names` may be reordered.
     pub(crate) fn intern(&mut self, names: &mut Vec<Cow<'_, [u8]>>) -> Option<Groups> {
         if names.is_empty() {
             return Some(Groups(None));
+        }
+        // The common case, a few distinct names: looked up by a hash that does not depend on
+        // their order, compared as sets, so nothing is sorted or copied.
+        if names.len() <= SHORT_LIST && distinct(names) {
+            let hash = set_hash(&self.hasher, names.iter().map(|n| &n[..]));
+            let keys = &self.keys;
+            if let Some(l) = self.sets.find(hash, |l| l.hash == hash && same_set(&keys[l.key_at..l.key_at + l.key_len], names)) {
+                return Some(l.groups.clone());
+            }
         }
         canonical(names);
         self.key.clear();
@@ -155,7 +164,7 @@ impl GroupInterner {
             self.key.extend_from_slice(&(n.len() as u32).to_le_bytes());
             self.key.extend_from_slice(n);
         }
-        let hash = self.hasher.hash_one(&self.key[..]);
+        let hash = set_hash(&self.hasher, names.iter().map(|n| &n[..]));
         let (keys, key) = (&self.keys, &self.key);
         let entry = self.sets.entry(hash, |l| l.hash == hash && keys[l.key_at..l.key_at + l.key_len] == key[..], |l| l.hash);
         match entry {
@@ -169,6 +178,37 @@ impl GroupInterner {
             }
         }
     }
+}
+
+/// Lists up to this long are looked up without sorting (see `GroupInterner::intern`).
+const SHORT_LIST: usize = 4;
+
+/// True when no name appears twice (pairwise: for short lists only).
+fn distinct(names: &[Cow<'_, [u8]>]) -> bool {
+    names.iter().enumerate().all(|(i, a)| names[i + 1..].iter().all(|b| a != b))
+}
+
+/// A hash of a set of distinct names: the same whatever their order (a sum of each name's hash),
+/// then mixed so that every bit depends on the sum.
+fn set_hash<'a>(hasher: &DefaultHashBuilder, names: impl Iterator<Item = &'a [u8]>) -> u64 {
+    let sum = names.fold(0u64, |sum, n| sum.wrapping_add(hasher.hash_one(n)));
+    let h = sum.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^ (h >> 29)
+}
+
+/// True when the packed key (see `GroupInterner`) holds exactly the distinct `names`, in any order.
+fn same_set(mut key: &[u8], names: &[Cow<'_, [u8]>]) -> bool {
+    let mut count = 0;
+    while let Some((len, rest)) = key.split_first_chunk::<4>() {
+        let len = u32::from_le_bytes(*len) as usize;
+        let Some((name, rest)) = rest.split_at_checked(len) else { return false };
+        if !names.iter().any(|n| &n[..] == name) {
+            return false;
+        }
+        count += 1;
+        key = rest;
+    }
+    count == names.len()
 }
 
 #[cfg(test)]
@@ -195,6 +235,21 @@ mod tests {
         assert_eq!(c, ["a"]);
         assert_ne!(a, c);
         assert!(intern(&[]).is_empty());
+        // Any order, with or without duplicates, longer than the short lists: one copy.
+        let d = intern(&["c", "a", "b"]);
+        for names in [&["a", "b", "c"][..], &["b", "c", "a"], &["c", "c", "a", "b"], &["a", "b", "b", "c", "a"]] {
+            let again = intern(names);
+            assert!(matches!((&d.0, &again.0), (Some(x), Some(y)) if Arc::ptr_eq(x, y)), "{names:?}");
+        }
+        let long: Vec<String> = (0..9).map(|i| format!("g{i}")).collect();
+        let l1 = intern(&long.iter().rev().map(String::as_str).collect::<Vec<_>>());
+        let l2 = intern(&long.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(matches!((&l1.0, &l2.0), (Some(x), Some(y)) if Arc::ptr_eq(x, y)));
+        assert_eq!(l1.len(), 9);
+        // A subset or superset is another list.
+        assert_eq!(intern(&["a", "b"]), ["a", "b"]);
+        assert_eq!(intern(&["a", "b", "c", "d"]), ["a", "b", "c", "d"]);
+        assert_eq!(intern(&["a", "a"]), ["a"]);
         // Equal to a list built without the interner; a name that reads like two stays one.
         let plain: Groups = ["a", "b"].into_iter().collect();
         assert_eq!(a, plain);

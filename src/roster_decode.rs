@@ -93,12 +93,26 @@ pub fn decode_items_ahead(bytes: &[u8], scratch: &mut DecodeScratch, mut push: i
 }
 
 /// What [`decode_items_ahead`] keeps from one call to the next while a roster is decoded: the
-/// group lists seen so far, so that items with equal groups share one copy, and the arena the
-/// items' JIDs and names are cut from.
-#[derive(Default)]
+/// group lists seen so far, so that items with equal groups share one copy, the arena the items'
+/// JIDs and names are cut from, and room to decode a value with references in it.
 pub struct DecodeScratch {
     groups: GroupInterner,
-    strings: StringArena,
+    /// `None` when decoding a single stanza (a push): its strings get their own allocations.
+    strings: Option<StringArena>,
+    text: String,
+}
+
+impl Default for DecodeScratch {
+    /// For a whole roster: strings are cut from an arena.
+    fn default() -> DecodeScratch {
+        DecodeScratch { groups: GroupInterner::default(), strings: Some(StringArena::default()), text: String::new() }
+    }
+}
+
+impl DecodeScratch {
+    fn for_one_stanza() -> DecodeScratch {
+        DecodeScratch { groups: GroupInterner::default(), strings: None, text: String::new() }
+    }
 }
 
 /// Checks the end of a roster `<iq/>` decoded child by child: `</query>` then `</iq>`, with only
@@ -529,7 +543,7 @@ mod fast {
             if !c.bytes()[c.i..].starts_with(b"<item") {
                 return taken;
             }
-            match item(&mut c, &mut names, &mut scratch.groups, Some(&mut scratch.strings)) {
+            match item(&mut c, &mut names, scratch) {
                 Some(WireItem::Item(it)) => push(it),
                 // As in a whole result: removals and unusable items are not part of a roster.
                 Some(_) => {}
@@ -542,7 +556,7 @@ mod fast {
     pub(super) fn decode_item(b: &[u8]) -> Option<WireItem> {
         let mut c = Cursor { b, i: 0 };
         // One item (e.g. a push): its strings get their own allocations.
-        let item = item(&mut c, &mut Vec::new(), &mut GroupInterner::default(), None)?;
+        let item = item(&mut c, &mut Vec::new(), &mut DecodeScratch::for_one_stanza())?;
         (c.i == b.len()).then_some(item)
     }
 
@@ -550,14 +564,14 @@ mod fast {
         let mut c = Cursor { b, i: 0 };
         let (mut iq, query_empty) = head(&mut c)?;
         if !query_empty {
-            let (mut names, mut interner) = (Vec::new(), GroupInterner::default());
+            let (mut names, mut scratch) = (Vec::new(), DecodeScratch::for_one_stanza());
             loop {
                 c.skip_ws();
                 if c.b[c.i..].starts_with(b"</") {
                     c.close("query")?;
                     break;
                 }
-                iq.items.push(item(&mut c, &mut names, &mut interner, None)?);
+                iq.items.push(item(&mut c, &mut names, &mut scratch)?);
             }
         }
         c.close("iq")?;
@@ -566,9 +580,9 @@ mod fast {
     }
 
     /// One `<item/>`, from its `<`.
-    /// `names` is scratch space for the group names (left empty); `interner` shares equal group
-    /// lists between items; `strings` is where the JID and name are kept (see `make_item`).
-    fn item<'a>(c: &mut Cursor<'a>, names: &mut Vec<Cow<'a, [u8]>>, interner: &mut GroupInterner, mut strings: Option<&mut StringArena>) -> Option<WireItem> {
+    /// `names` is scratch space for the group names (left empty); `scratch` shares equal group
+    /// lists between items and says where the JID and name are kept (see `make_item`).
+    fn item<'a>(c: &mut Cursor<'a>, names: &mut Vec<Cow<'a, [u8]>>, scratch: &mut DecodeScratch) -> Option<WireItem> {
         if !c.eat_bytes(b"<item") {
             return None;
         }
@@ -639,16 +653,20 @@ mod fast {
         };
         let ask = attr_is(attrs[3], &["subscribe"])?;
         let approved = attr_is(attrs[4], &["true", "1"])?;
-        let name = match (attrs[1], strings.as_deref_mut()) {
+        let name = match (attrs[1], scratch.strings.as_mut()) {
             (None, _) => None,
             // A plain value holds no NUL (see `quoted`).
             (Some(raw), Some(arena)) if raw.plain => Some(arena.copy_without_nul(raw.utf8()?)),
-            (Some(raw), Some(arena)) => Some(arena.copy(&attr_value(raw)?)),
+            (Some(raw), Some(arena)) => {
+                scratch.text.clear();
+                decode_into(&mut scratch.text, raw.utf8()?, true)?;
+                Some(arena.copy(&scratch.text))
+            }
             (Some(raw), None) => Some(NulString::from(attr_value(raw)?)),
         };
-        let groups = interner.intern(names)?;
+        let groups = scratch.groups.intern(names)?;
         names.clear();
-        Some(make_item(jid.as_deref(), name, subscription.as_deref(), ask, approved, groups, strings))
+        Some(make_item(jid.as_deref(), name, subscription.as_deref(), ask, approved, groups, scratch.strings.as_mut()))
     }
 
     /// Whether an attribute is present with one of `values`: compared as written when there is
