@@ -199,14 +199,14 @@ fn set_hash<'a>(hasher: &DefaultHashBuilder, names: impl Iterator<Item = &'a [u8
 /// True when the packed key (see `GroupInterner`) holds exactly the distinct `names`, in any order.
 fn same_set(mut key: &[u8], names: &[Cow<'_, [u8]>]) -> bool {
     let mut count = 0;
-    while let Some((len, rest)) = key.split_first_chunk::<4>() {
-        let len = u32::from_le_bytes(*len) as usize;
-        let Some((name, rest)) = rest.split_at_checked(len) else { return false };
+    while key.len() >= 4 {
+        let len = u32::from_le_bytes([key[0], key[1], key[2], key[3]]) as usize;
+        let Some(name) = key.get(4..4 + len) else { return false };
         if !names.iter().any(|n| &n[..] == name) {
             return false;
         }
         count += 1;
-        key = rest;
+        key = &key[4 + len..];
     }
     count == names.len()
 }
