@@ -205,9 +205,6 @@ mod fast {
     }
 
     impl<'a> Cursor<'a> {
-        fn bytes(&self) -> &'a [u8] {
-            self.b
-        }
         #[inline(always)]
         fn skip_ws(&mut self) -> bool {
             let start = self.i;
@@ -216,12 +213,9 @@ mod fast {
             }
             self.i > start
         }
-        fn eat(&mut self, lit: &str) -> bool {
-            self.eat_bytes(lit.as_bytes())
-        }
         #[inline(always)]
-        fn eat_bytes(&mut self, lit: &[u8]) -> bool {
-            if self.bytes()[self.i..].starts_with(lit) {
+        fn eat(&mut self, lit: &[u8]) -> bool {
+            if self.b[self.i..].starts_with(lit) {
                 self.i += lit.len();
                 true
             } else {
@@ -230,7 +224,7 @@ mod fast {
         }
         /// An ASCII XML name (prefixes included: the caller rejects them).
         fn name(&mut self) -> Option<&'a [u8]> {
-            let b = self.bytes();
+            let b = self.b;
             let start = self.i;
             if start >= b.len() || !(b[start].is_ascii_alphabetic() || b[start] == b'_' || b[start] == b':') {
                 return None;
@@ -243,7 +237,7 @@ mod fast {
         /// `name`, `subscription`, `ask`, `approved`; `None` for any other name.
         #[inline(always)]
         fn item_attribute(&mut self) -> Option<usize> {
-            let rest = &self.bytes()[self.i..];
+            let rest = &self.b[self.i..];
             let (k, len) = match rest.first()? {
                 b'j' if rest.starts_with(b"jid") => (0, 3),
                 b'n' if rest.starts_with(b"name") => (1, 4),
@@ -260,7 +254,7 @@ mod fast {
         }
         /// `<name` of a start tag.
         fn open(&mut self, name: &str) -> Option<()> {
-            if !self.eat("<") || self.name()? != name.as_bytes() {
+            if !self.eat(b"<") || self.name()? != name.as_bytes() {
                 return None;
             }
             Some(())
@@ -268,33 +262,35 @@ mod fast {
         /// `</name WS? >`.
         fn close(&mut self, name: &str) -> Option<()> {
             self.skip_ws();
-            if !self.eat("</") || self.name()? != name.as_bytes() {
+            if !self.eat(b"</") || self.name()? != name.as_bytes() {
                 return None;
             }
             self.skip_ws();
-            self.eat(">").then_some(())
+            self.eat(b">").then_some(())
         }
-        /// Attributes up to `>` or `/>`; calls `each(name, raw value)`. Returns true for `/>`.
-        fn attrs(&mut self, mut each: impl FnMut(&'a [u8], Raw<'a>) -> Option<()>) -> Option<bool> {
+        /// Attributes up to `>` or `/>`, each name read by `name` (`None`: not of the common
+        /// shape); calls `each(name, raw value)`. Returns true for `/>`.
+        #[inline(always)]
+        fn attrs<N>(&mut self, mut name: impl FnMut(&mut Self) -> Option<N>, mut each: impl FnMut(N, Raw<'a>) -> Option<()>) -> Option<bool> {
             loop {
                 let spaced = self.skip_ws();
-                if self.eat("/>") {
+                if self.eat(b"/>") {
                     return Some(true);
                 }
-                if self.eat(">") {
+                if self.eat(b">") {
                     return Some(false);
                 }
                 if !spaced {
                     return None;
                 }
-                let name = self.name()?;
+                let n = name(self)?;
                 self.skip_ws();
-                if !self.eat("=") {
+                if !self.eat(b"=") {
                     return None;
                 }
                 self.skip_ws();
                 let raw = self.quoted()?;
-                each(name, raw)?;
+                each(n, raw)?;
             }
         }
         /// An attribute value in quotes: the text between them, `plain` when it holds no
@@ -302,7 +298,7 @@ mod fast {
         /// it or no closing quote (yet).
         #[inline(always)]
         fn quoted(&mut self) -> Option<Raw<'a>> {
-            let b = self.bytes();
+            let b = self.b;
             let quote = *b.get(self.i)?;
             if quote != b'\'' && quote != b'"' {
                 return None;
@@ -326,7 +322,7 @@ mod fast {
         #[inline(always)]
         fn short_text(&mut self) -> Raw<'a> {
             let start = self.i;
-            let rest = &self.bytes()[start..];
+            let rest = &self.b[start..];
             let Special { at: mut len, mut ascii } = find_special(rest, b'<');
             let mut plain = true;
             if len < rest.len() && rest[len] != b'<' {
@@ -364,27 +360,28 @@ mod fast {
         }
     }
 
-    /// An attribute value: line ends and white space normalised, references resolved
-    /// (XML 1.0 §2.11, §3.3.3). Borrowed when there is nothing to do.
+    /// A value as text: borrowed when there is nothing to decode, else with line ends (and, in
+    /// an attribute, white space) normalised and references resolved (XML 1.0 §2.11, §3.3.3).
+    /// `None` if it is not UTF-8 or does not decode.
+    #[inline(always)]
+    fn decoded(raw: Raw<'_>, attr: bool) -> Option<Cow<'_, str>> {
+        let text = raw.utf8()?;
+        if raw.plain {
+            return Some(Cow::Borrowed(text));
+        }
+        let mut out = String::with_capacity(text.len() + 1);
+        decode_into(&mut out, text, attr)?;
+        Some(Cow::Owned(out))
+    }
+
     #[inline(always)]
     fn attr_value(raw: Raw<'_>) -> Option<Cow<'_, str>> {
-        let plain = raw.plain;
-        let raw = raw.utf8()?;
-        if plain {
-            return Some(Cow::Borrowed(raw));
-        }
-        let mut out = String::with_capacity(raw.len() + 1);
-        decode_into(&mut out, raw, true)?;
-        Some(Cow::Owned(out))
+        decoded(raw, true)
     }
 
     /// Character data that is UTF-8 and decodes (no unknown entity, no bad character reference).
     fn check_text(raw: Raw<'_>) -> Option<()> {
-        let text = raw.utf8()?;
-        if !raw.plain {
-            decode_into(&mut String::new(), text, false)?;
-        }
-        Some(())
+        decoded(raw, false).map(drop)
     }
 
     /// Character data as bytes, decoded if needed: UTF-8 is checked when there was something to
@@ -393,10 +390,7 @@ mod fast {
         if raw.plain {
             return Some(Cow::Borrowed(raw.text));
         }
-        let raw = raw.utf8()?;
-        let mut out = String::with_capacity(raw.len());
-        decode_into(&mut out, raw, false)?;
-        Some(Cow::Owned(out.into_bytes()))
+        Some(Cow::Owned(decoded(raw, false)?.into_owned().into_bytes()))
     }
 
     /// One pass over `raw`: `\r\n` and `\r` become `\n` (in attributes, tabs and line ends
@@ -473,7 +467,7 @@ mod fast {
         c.open("iq")?;
         let mut iq = RosterIq { iq_type: String::new(), id: String::new(), from: None, ver: None, items: Vec::new() };
         let mut seen = [false; 6];
-        let iq_empty = c.attrs(|name, raw| {
+        let iq_empty = c.attrs(Cursor::name, |name, raw| {
             // Every value is decoded, which also checks that it is UTF-8.
             let v = attr_value(raw)?;
             // Each at most once (a duplicate is malformed: the tree says so).
@@ -497,7 +491,7 @@ mod fast {
         c.open("query")?;
         let mut query_ns = false;
         let mut ver_seen = false;
-        let query_empty = c.attrs(|name, raw| {
+        let query_empty = c.attrs(Cursor::name, |name, raw| {
             match name {
                 b"xmlns" if !query_ns && raw.text == ns::ROSTER.as_bytes() => query_ns = true,
                 b"ver" if !ver_seen => {
@@ -540,7 +534,7 @@ mod fast {
         let mut taken = 0;
         loop {
             c.skip_ws();
-            if !c.bytes()[c.i..].starts_with(b"<item") {
+            if !c.b[c.i..].starts_with(b"<item") {
                 return taken;
             }
             match item(&mut c, &mut names, scratch) {
@@ -583,63 +577,45 @@ mod fast {
     /// `names` is scratch space for the group names (left empty); `scratch` shares equal group
     /// lists between items and says where the JID and name are kept (see `make_item`).
     fn item<'a>(c: &mut Cursor<'a>, names: &mut Vec<Cow<'a, [u8]>>, scratch: &mut DecodeScratch) -> Option<WireItem> {
-        if !c.eat_bytes(b"<item") {
+        if !c.eat(b"<item") {
             return None;
         }
         // jid, name, subscription, ask, approved: each at most once.
         let mut attrs: [Option<Raw<'a>>; 5] = [None; 5];
-        let empty = loop {
-            let spaced = c.skip_ws();
-            match *c.bytes().get(c.i)? {
-                b'>' => {
-                    c.i += 1;
-                    break false;
-                }
-                b'/' => {
-                    c.eat_bytes(b"/>").then_some(())?;
-                    break true;
-                }
-                _ if !spaced => return None,
-                _ => {}
-            }
-            // Prefixed names and namespace declarations are none of these: the tree takes them.
-            let k = c.item_attribute()?;
+        // Prefixed names and namespace declarations are none of these: the tree takes them.
+        let empty = c.attrs(Cursor::item_attribute, |k, raw| {
             if attrs[k].is_some() {
                 return None; // duplicate attribute: malformed, let the tree say so
             }
-            c.skip_ws();
-            if !c.eat_bytes(b"=") {
-                return None;
-            }
-            c.skip_ws();
-            attrs[k] = Some(c.quoted()?);
-        };
+            attrs[k] = Some(raw);
+            Some(())
+        })?;
         names.clear();
         if !empty {
             loop {
                 c.skip_ws();
-                if c.eat_bytes(b"</item") {
+                if c.eat(b"</item") {
                     c.skip_ws();
-                    c.eat_bytes(b">").then_some(())?;
+                    c.eat(b">").then_some(())?;
                     break;
                 }
-                if !c.eat_bytes(b"<group") {
+                if !c.eat(b"<group") {
                     return None;
                 }
                 c.skip_ws();
-                if c.eat_bytes(b"/>") {
+                if c.eat(b"/>") {
                     names.push(Cow::Borrowed(&b""[..]));
                     continue;
                 }
-                if !c.eat_bytes(b">") {
+                if !c.eat(b">") {
                     return None; // attributes on a group
                 }
                 names.push(text_bytes(c.short_text())?);
-                if !c.eat_bytes(b"</group") {
+                if !c.eat(b"</group") {
                     return None;
                 }
                 c.skip_ws();
-                c.eat_bytes(b">").then_some(())?;
+                c.eat(b">").then_some(())?;
             }
         }
         // Each value decoded (`None`: one does not decode, and the tree says why).
