@@ -168,6 +168,18 @@ typedef struct xmpp_roster_client xmpp_roster_client;
 typedef struct xmpp_roster_config xmpp_roster_config;
 
 /**
+ * The items of one fetch, handed from the thread running `xmpp_roster_client_fetch_feed` to
+ * another thread in batches (opaque). Create with `xmpp_roster_feed_new`, free with
+ * `xmpp_roster_feed_free`. A feed serves one fetch.
+ *
+ * Threads: a feed is used by two threads at once, the one inside
+ * `xmpp_roster_client_fetch_feed` and one consumer calling `xmpp_roster_feed_next` and
+ * `xmpp_roster_feed_complete`. Only one thread may call `xmpp_roster_feed_next` at a time. Free
+ * the feed once neither runs.
+ */
+typedef struct xmpp_roster_feed xmpp_roster_feed;
+
+/**
  * One roster item (opaque), always borrowed: from a snapshot (valid until that snapshot is
  * freed) or from a roster-change callback (valid until the callback returns). Never freed by
  * the caller.
@@ -794,6 +806,54 @@ xmpp_roster_result xmpp_roster_client_on_disconnect(xmpp_roster_client *client,
                                                     xmpp_roster_disconnect_cb callback,
                                                     void *userdata,
                                                     xmpp_roster_free_fn free_userdata);
+
+/**
+ * Creates a feed that hands out the items of one fetch `batch_items` at a time (the last
+ * batch may be smaller). On success writes it to `*out`; free it with `xmpp_roster_feed_free`.
+ * Errors: NULL_PARAMETER, INVALID_ARGUMENT (`batch_items` is 0).
+ */
+xmpp_roster_result xmpp_roster_feed_new(size_t batch_items, xmpp_roster_feed **out);
+
+/**
+ * Frees a feed, with the batches nobody took and the one `xmpp_roster_feed_next` handed out
+ * last. NULL is ignored. Not while another thread uses the feed.
+ */
+void xmpp_roster_feed_free(xmpp_roster_feed *feed);
+
+/**
+ * Fetches the roster like `xmpp_roster_client_fetch` (same `unchanged`, same errors) and,
+ * while the items arrive, queues them in `feed` in batches for another thread to take with
+ * `xmpp_roster_feed_next`. The batches are laid out on this thread, inside this call. When
+ * this call returns, the feed has ended, whatever the result; `xmpp_roster_feed_complete` then
+ * says whether the batches are the new roster exactly. Errors: those of
+ * `xmpp_roster_client_fetch`, and INVALID_ARGUMENT when `feed` already served a fetch (that
+ * feed is left as it was).
+ */
+xmpp_roster_result xmpp_roster_client_fetch_feed(xmpp_roster_client *client,
+                                                 xmpp_roster_feed *feed,
+                                                 bool *unchanged);
+
+/**
+ * Takes the next batch, waiting up to `timeout_ms` for one. On success either writes a batch
+ * (export format 3, see `xmpp_roster_snapshot_export`; never empty) to `*data` and `*len`,
+ * owned by the feed and valid until the next `xmpp_roster_feed_next` or
+ * `xmpp_roster_feed_free`; or, once the fetch has returned and every batch was taken, writes
+ * NULL and 0: the feed has ended. A feed no fetch has started yet is waited on like a running
+ * one. Errors: NULL_PARAMETER, TIMEOUT (no batch and no end within `timeout_ms`; call again).
+ */
+xmpp_roster_result xmpp_roster_feed_next(xmpp_roster_feed *feed,
+                                         uint32_t timeout_ms,
+                                         const uint8_t **data,
+                                         size_t *len);
+
+/**
+ * True once the feed has ended (its fetch returned) and the batches it handed out are the new
+ * roster exactly, in the order of the snapshot's items. False before that, and when the fetch
+ * failed, when the server said the roster was unchanged (no batches: the roster was kept), or
+ * when its result listed a JID twice (the last one wins): then take a snapshot of the client
+ * instead. False for NULL.
+ */
+bool xmpp_roster_feed_complete(const xmpp_roster_feed *feed);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -18,7 +18,7 @@ use crate::error::{Error, Result, StanzaError};
 use crate::event::{Event, PresenceInfo, Show, SubscriptionKind};
 use crate::jid::{normalize_bare, Jid};
 use crate::nul_string::NulString;
-use crate::roster::{Roster, RosterBuilder, RosterChange, RosterItem, RosterSnapshot};
+use crate::roster::{BatchSink, Roster, RosterBuilder, RosterChange, RosterItem, RosterSnapshot};
 use crate::roster_decode::{self, RosterIq, WireItem};
 use crate::sasl::{self, Mechanism, Scram};
 use crate::transport::{self, Conn, Interrupter, TlsSettings, Waker};
@@ -50,6 +50,17 @@ pub enum Fetched {
     Full,
     /// The server said our version is current (RFC 6121 §2.6.3); changes, if any, come as pushes.
     Unchanged,
+}
+
+/// What [`Client::fetch_roster_in_batches`] got back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchedFetch {
+    pub fetched: Fetched,
+    /// True when the batches handed out are the new roster exactly, in the order of its items.
+    /// False after an unchanged versioned fetch (no batches; the roster was kept) and when the
+    /// result listed a JID twice (the last one wins, so an earlier batch holds an item the
+    /// roster no longer has): then read the roster itself.
+    pub batches_exact: bool,
 }
 
 /// Longest wait for the server's `</stream:stream>` on disconnect.
@@ -105,6 +116,8 @@ pub struct Client {
     closing: bool,
     /// Answers to server requests not written yet (see `queue_reply`).
     replies: String,
+    /// During `fetch_roster_in_batches`, until the result's items start: where they go.
+    batch_sink: Option<BatchSink>,
 }
 
 fn random_id() -> String {
@@ -224,6 +237,7 @@ impl Client {
             awaited: None,
             closing: false,
             replies: String::new(),
+            batch_sink: None,
         })
     }
 
@@ -619,7 +633,7 @@ impl Client {
     /// soon as it is complete: the result is never buffered whole, and decoding overlaps with
     /// the server still sending.
     fn read_roster_items(&mut self, deadline: Instant) -> Result<RosterBuilder> {
-        let mut builder = self.roster.builder();
+        let mut builder = self.roster.builder(self.batch_sink.take());
         let mut scratch = roster_decode::DecodeScratch::default();
         self.session.as_mut().ok_or(Error::NotConnected)?.framer.split_children();
         loop {
@@ -934,6 +948,20 @@ impl Client {
 
     /// Fetches the roster (RFC 6121 §2.1.3), with versioning when the server offers it.
     pub fn fetch_roster(&mut self) -> Result<Fetched> {
+        self.fetch(None).map(|f| f.fetched)
+    }
+
+    /// Like [`fetch_roster`](Self::fetch_roster), and hands the new items to `each` while they
+    /// arrive, `size` at a time (the last batch may be smaller; `size` 0 counts as 1), in the
+    /// order of the new roster. It runs on this thread, inside this call, before the new roster
+    /// is installed: a binding can turn the first items into its own objects on another thread
+    /// while the rest still arrive. The batches are the roster only if
+    /// [`BatchedFetch::batches_exact`] says so; a failed fetch may have handed out some.
+    pub fn fetch_roster_in_batches(&mut self, size: usize, each: impl FnMut(&[RosterItem]) + Send + 'static) -> Result<BatchedFetch> {
+        self.fetch(Some(BatchSink::new(size, Box::new(each))))
+    }
+
+    fn fetch(&mut self, sink: Option<BatchSink>) -> Result<BatchedFetch> {
         if self.session.is_none() {
             return Err(Error::NotConnected);
         }
@@ -949,29 +977,33 @@ impl Client {
         self.send_raw(&iq, deadline)?;
         // Big results are decoded while they arrive (see `read_roster_items`).
         self.set_want_heads(true);
+        // `read_roster_items` takes the sink if the result comes in pieces.
+        self.batch_sink = sink;
         let response = self.wait_response(&id, ExpectFrom::Account, deadline);
+        let sink = self.batch_sink.take();
         self.set_want_heads(false);
+        let full = |batches_exact| BatchedFetch { fetched: Fetched::Full, batches_exact };
         match response? {
             Incoming::RosterItems(head, builder) => {
-                self.roster.install(builder, head.ver.map(NulString::from));
+                let exact = self.roster.install(builder, head.ver.map(NulString::from));
                 self.roster_interested = true;
-                Ok(Fetched::Full)
+                Ok(full(exact))
             }
             Incoming::Roster(result) => {
-                let mut builder = self.roster.builder();
+                let mut builder = self.roster.builder(sink);
                 for item in result.items {
                     if let WireItem::Item(item) = item {
                         builder.push(item);
                     }
                 }
-                self.roster.install(builder, result.ver.map(NulString::from));
+                let exact = self.roster.install(builder, result.ver.map(NulString::from));
                 self.roster_interested = true;
-                Ok(Fetched::Full)
+                Ok(full(exact))
             }
             Incoming::Element(el) if el.attr("type") == Some("error") => Err(Error::Stanza(stanza_error_of(&el))),
             Incoming::Element(_) => {
                 self.roster_interested = true;
-                Ok(Fetched::Unchanged)
+                Ok(BatchedFetch { fetched: Fetched::Unchanged, batches_exact: false })
             }
             _ => Err(Error::NotConnected),
         }

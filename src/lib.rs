@@ -13,7 +13,7 @@ pub mod sasl;
 pub mod transport;
 pub mod xml;
 
-pub use client::{Client, EventHandler, Fetched, OwnPresence};
+pub use client::{BatchedFetch, Client, EventHandler, Fetched, OwnPresence};
 pub use config::{Config, TlsMode};
 pub use error::{Error, Result, StanzaError};
 pub use event::{Event, PresenceInfo, Show, SubscriptionKind};

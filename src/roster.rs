@@ -161,7 +161,7 @@ impl Roster {
     /// Items whose JID is not a normalised bare JID are dropped; for duplicates the last one wins.
     pub fn from_items(version: Option<String>, items: Vec<RosterItem>) -> Roster {
         let mut r = Roster::default();
-        let mut builder = r.builder();
+        let mut builder = r.builder(None);
         for item in items {
             if normalize_bare(&item.jid).is_some_and(|n| n == item.jid.as_str()) {
                 builder.push(item);
@@ -186,16 +186,21 @@ impl Roster {
     }
 
     /// A builder for a whole new roster (a full fetch result), filled item by item as they are
-    /// decoded, then put in place with [`install`](Self::install).
-    pub(crate) fn builder(&self) -> RosterBuilder {
-        RosterBuilder { data: RosterData::default(), hasher: self.current.hasher.clone() }
+    /// decoded, then put in place with [`install`](Self::install). With a `sink`, the new items
+    /// are also handed out in batches as they are added.
+    pub(crate) fn builder(&self, sink: Option<BatchSink>) -> RosterBuilder {
+        RosterBuilder { data: RosterData::default(), hasher: self.current.hasher.clone(), sink }
     }
 
-    /// Replaces the whole roster with what `builder` holds.
-    pub(crate) fn install(&mut self, builder: RosterBuilder, version: Option<NulString>) {
-        let mut data = builder.data;
+    /// Replaces the whole roster with what `builder` holds. Returns true when the builder had a
+    /// sink and the batches it handed out are the new roster exactly, in order (see
+    /// [`BatchSink`]).
+    pub(crate) fn install(&mut self, builder: RosterBuilder, version: Option<NulString>) -> bool {
+        let RosterBuilder { mut data, sink, .. } = builder;
+        let exact = sink.is_some_and(|mut sink| sink.finish(&data.items));
         data.version = version;
         self.current.data = Arc::new(data);
+        exact
     }
 
     pub(crate) fn set_version(&mut self, version: Option<&str>) {
@@ -249,15 +254,62 @@ impl Roster {
 pub(crate) struct RosterBuilder {
     data: RosterData,
     hasher: DefaultHashBuilder,
+    sink: Option<BatchSink>,
 }
 
 impl RosterBuilder {
     /// Adds `item`; false when it replaced an item with the same JID.
     pub(crate) fn push(&mut self, item: RosterItem) -> bool {
-        upsert(&mut self.data, &self.hasher, item)
+        let new = upsert(&mut self.data, &self.hasher, item);
+        if let Some(sink) = self.sink.as_mut() {
+            sink.added(new, &self.data.items);
+        }
+        new
     }
     pub(crate) fn len(&self) -> usize {
         self.data.items.len()
+    }
+}
+
+/// Hands out the items of a roster being built, `size` at a time, while it is built (for
+/// [`Client::fetch_roster_in_batches`](crate::Client::fetch_roster_in_batches)): each batch is
+/// the items added since the last one. Once an item replaces an earlier one with the same JID,
+/// the batches can no longer add up to the roster, so it stops and reports them as not exact.
+pub(crate) struct BatchSink {
+    size: usize,
+    handed_out: usize,
+    exact: bool,
+    each: BatchFn,
+}
+
+/// What a [`BatchSink`] calls with each batch.
+pub(crate) type BatchFn = Box<dyn FnMut(&[RosterItem]) + Send>;
+
+impl BatchSink {
+    /// `size` is clamped to at least 1.
+    pub(crate) fn new(size: usize, each: BatchFn) -> BatchSink {
+        BatchSink { size: size.max(1), handed_out: 0, exact: true, each }
+    }
+
+    /// After an item was added to `items` (`new`) or replaced one there (not `new`).
+    fn added(&mut self, new: bool, items: &[RosterItem]) {
+        self.exact &= new;
+        if self.exact && items.len() - self.handed_out >= self.size {
+            self.hand_out(items);
+        }
+    }
+
+    /// Hands out what is left; true when the batches are `items` exactly.
+    fn finish(&mut self, items: &[RosterItem]) -> bool {
+        if self.exact && items.len() > self.handed_out {
+            self.hand_out(items);
+        }
+        self.exact
+    }
+
+    fn hand_out(&mut self, items: &[RosterItem]) {
+        (self.each)(&items[self.handed_out..]);
+        self.handed_out = items.len();
     }
 }
 
@@ -307,6 +359,52 @@ mod tests {
         }
         assert_eq!(r.get("u5@x").unwrap().name.as_deref(), Some("Five"));
         assert_eq!(r.len(), 66);
+    }
+
+    /// A builder whose sink records each batch's JIDs.
+    fn batched(size: usize) -> (RosterBuilder, Arc<std::sync::Mutex<Vec<Vec<String>>>>) {
+        let batches = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&batches);
+        let sink = BatchSink::new(size, Box::new(move |items: &[RosterItem]| {
+            seen.lock().unwrap().push(items.iter().map(|i| i.jid.to_string()).collect());
+        }));
+        (Roster::default().builder(Some(sink)), batches)
+    }
+
+    #[test]
+    fn batches_are_handed_out_while_building_and_add_up_to_the_roster() {
+        let (mut builder, batches) = batched(3);
+        for i in 0..7 {
+            builder.push(item(&format!("u{i}@x")));
+            // A batch goes out as soon as it is full, before the roster is installed.
+            assert_eq!(batches.lock().unwrap().len(), (i + 1) / 3, "after item {i}");
+        }
+        let mut r = Roster::default();
+        assert!(r.install(builder, None), "no duplicates: the batches are the roster");
+        let got = batches.lock().unwrap().clone();
+        assert_eq!(got, [vec!["u0@x", "u1@x", "u2@x"], vec!["u3@x", "u4@x", "u5@x"], vec!["u6@x"]]);
+        let roster: Vec<String> = r.items().iter().map(|i| i.jid.to_string()).collect();
+        assert_eq!(got.concat(), roster);
+    }
+
+    #[test]
+    fn a_repeated_jid_makes_the_batches_inexact_and_stops_them() {
+        let (mut builder, batches) = batched(2);
+        for jid in ["a@x", "b@x", "c@x", "a@x", "d@x", "e@x"] {
+            builder.push(item(jid));
+        }
+        let mut r = Roster::default();
+        assert!(!r.install(builder, None), "a@x came twice");
+        assert_eq!(*batches.lock().unwrap(), [vec!["a@x", "b@x"]], "nothing after the repeat");
+        assert_eq!(r.len(), 5, "the roster itself keeps the last a@x and the rest");
+    }
+
+    #[test]
+    fn an_empty_result_hands_out_nothing_and_is_exact() {
+        let (builder, batches) = batched(0);
+        assert!(Roster::default().install(builder, None));
+        assert!(batches.lock().unwrap().is_empty());
+        assert!(!Roster::default().install(Roster::default().builder(None), None), "no sink: nothing to be exact about");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! | `client.rs` | `xmpp_roster_client`: the busy flag, blocking calls, interrupt |
 //! | `callbacks.rs` | the four event callbacks and their finalizers |
 //! | `snapshot.rs` | `xmpp_roster_snapshot`, `xmpp_roster_item`, the bulk export |
+//! | `feed.rs` | `xmpp_roster_feed`: a fetch's items handed to another thread in batches |
 //!
 //! # Conventions (the contract is docs/C-API.md)
 //! - Every exported function starts with [`ffi_result!`] or [`ffi_value!`]: the panic boundary.
@@ -58,6 +59,7 @@ pub mod config;
 pub mod client;
 pub mod snapshot;
 pub mod callbacks;
+pub mod feed;
 
 pub use error::xmpp_roster_result;
 use error::{set_last_error, XMPP_ROSTER_ERR_INVALID_ARGUMENT, XMPP_ROSTER_ERR_INVALID_UTF8, XMPP_ROSTER_ERR_NULL_PARAMETER, XMPP_ROSTER_ERR_PANIC, XMPP_ROSTER_OK};

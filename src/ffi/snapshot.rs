@@ -230,7 +230,7 @@ fn group_list(field: &[u8], k: usize) -> Result<Groups, String> {
 /// `xmpp_roster_snapshot_import`). The error says where the data went wrong.
 pub(crate) fn parse_export(data: &[u8], version: Option<&str>) -> Result<RosterSnapshot, String> {
     let mut roster = Roster::default();
-    let mut builder = roster.builder();
+    let mut builder = roster.builder(None);
     if !data.is_empty() {
         let header = data.get(..EXPORT_HEADER_LEN).filter(|h| h[..4] == EXPORT_MAGIC).ok_or_else(|| unknown_format(data))?;
         let counts: Vec<usize> = u32s(&header[4..]).collect();

@@ -37,6 +37,8 @@ C_TO_CTYPES = {
     "xmpp_roster_snapshot *": (_ffi.SnapshotPtr,),
     "xmpp_roster_snapshot * *": (ctypes.POINTER(_ffi.SnapshotPtr),),
     "xmpp_roster_item *": (_ffi.ItemPtr,),
+    "xmpp_roster_feed *": (_ffi.FeedPtr,),
+    "xmpp_roster_feed * *": (ctypes.POINTER(_ffi.FeedPtr),),
     "void *": (ctypes.c_void_p,),
     "xmpp_roster_free_fn": (_ffi.FREE_FN,),
     "xmpp_roster_roster_change_cb": (_ffi.ROSTER_CHANGE_CB,),

@@ -35,6 +35,7 @@ from ._errors import (
     error_from_code,
 )
 from ._export import decode_export
+from ._feed import BATCH_ITEMS, FeedDecoder
 from ._types import (
     CHANGES,
     SHOWS,
@@ -553,8 +554,21 @@ class Client:
             NotConnectedError, StanzaError, TimeoutError, InterruptedCallError, DisconnectedError.
         """
         unchanged = c_bool(False)
-        self._call(_lib.xmpp_roster_client_fetch, byref(unchanged))
-        self._last_fetch_unchanged = bool(unchanged.value)
+        feed = _ffi.FeedPtr()
+        check(_lib.xmpp_roster_feed_new(BATCH_ITEMS, byref(feed)))
+        try:
+            # The items are made on a second thread while the fetch runs (see _feed.py).
+            decoder = FeedDecoder(feed)
+            try:
+                self._call(_lib.xmpp_roster_client_fetch_feed, feed, byref(unchanged))
+            finally:
+                items = decoder.finish()
+            self._last_fetch_unchanged = bool(unchanged.value)
+            if _lib.xmpp_roster_feed_complete(feed):
+                return items
+        finally:
+            _lib.xmpp_roster_feed_free(feed)
+        # Unchanged (no batches), or a result that listed a JID twice: the roster as it is now.
         return self._snapshot()[0]
 
     @property

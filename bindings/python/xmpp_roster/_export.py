@@ -33,6 +33,7 @@ import struct
 import sys
 from array import array
 from collections import deque
+from contextlib import contextmanager
 from itertools import repeat
 from operator import itemgetter
 from typing import Any, Iterator, List, Sequence, Tuple
@@ -89,6 +90,27 @@ def _flags(data: memoryview, what: str) -> List[bool]:
     return data.cast("?").tolist()
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pauses the cyclic garbage collector while roster items are made.
+
+    50,000 items are 50,000 new GC-tracked objects: with the collector on, the allocations
+    trigger collections that traverse the growing lists again and again. None of these objects
+    can be part of a cycle (they hold str, bool, enum members and tuples of str), so those
+    collections would find nothing; the collector resumes afterwards. (Another thread that runs
+    meanwhile also runs with the collector paused for those few milliseconds; gc.collect() still
+    works.) Nested or concurrent uses are fine: only the one that paused it resumes it.
+    """
+    was_enabled = gc.isenabled()
+    if was_enabled:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def decode_export(data: Any) -> List[RosterItem]:
     """All items of an export buffer (bytes-like, format 3), as ``RosterItem`` objects in order.
 
@@ -118,16 +140,7 @@ def decode_export(data: Any) -> List[RosterItem]:
         offset += length
         return view[offset - length : offset]
 
-    # 50,000 items are 50,000 new GC-tracked objects: with the collector on, the allocations
-    # trigger collections that traverse the growing lists again and again. None of these
-    # objects can be part of a cycle (they hold str, bool, enum members and tuples of str), so
-    # those collections would find nothing; the collector resumes afterwards. (Another thread
-    # that runs meanwhile also runs with the collector paused for those few milliseconds;
-    # gc.collect() still works.)
-    gc_was_enabled = gc.isenabled()
-    if gc_was_enabled:
-        gc.disable()
-    try:
+    with gc_paused():
         group_index = _u32s(section(4 * n))
         no_name = _u32s(section(4 * nameless))
         try:
@@ -147,6 +160,3 @@ def decode_export(data: Any) -> List[RosterItem]:
         except IndexError:
             raise _bad("an index past the end of the group lists or of the items") from None
         return list(map(tuple.__new__, repeat(RosterItem), zip(jids, names, subscriptions, asks, approvals, groups)))
-    finally:
-        if gc_was_enabled:
-            gc.enable()

@@ -80,10 +80,15 @@ class ItemHandle(Structure):
     """Opaque ``xmpp_roster_item`` (always borrowed)."""
 
 
+class FeedHandle(Structure):
+    """Opaque ``xmpp_roster_feed``."""
+
+
 ConfigPtr = POINTER(ConfigHandle)
 ClientPtr = POINTER(ClientHandle)
 SnapshotPtr = POINTER(SnapshotHandle)
 ItemPtr = POINTER(ItemHandle)
+FeedPtr = POINTER(FeedHandle)
 
 result_t = c_uint32
 
@@ -151,6 +156,12 @@ _PROTOTYPES = {
     "xmpp_roster_snapshot_export": (result_t, [SnapshotPtr, POINTER(c_void_p), POINTER(c_size_t)]),
     "xmpp_roster_snapshot_import": (result_t, [c_void_p, c_size_t, c_char_p, POINTER(SnapshotPtr)]),
     "xmpp_roster_client_load_snapshot": (result_t, [ClientPtr, SnapshotPtr]),
+    # feed: a fetch's items in batches, for a second thread
+    "xmpp_roster_feed_new": (result_t, [c_size_t, POINTER(FeedPtr)]),
+    "xmpp_roster_feed_free": (None, [FeedPtr]),
+    "xmpp_roster_client_fetch_feed": (result_t, [ClientPtr, FeedPtr, POINTER(c_bool)]),
+    "xmpp_roster_feed_next": (result_t, [FeedPtr, c_uint32, POINTER(c_void_p), POINTER(c_size_t)]),
+    "xmpp_roster_feed_complete": (c_bool, [FeedPtr]),
     "xmpp_roster_item_jid": (c_void_p, [ItemPtr]),
     "xmpp_roster_item_name": (c_void_p, [ItemPtr]),
     "xmpp_roster_item_subscription": (c_uint32, [ItemPtr]),
