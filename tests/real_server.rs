@@ -210,6 +210,26 @@ server_tests! {
         assert_eq!(roster_jids(&stale), ["a@localhost", "b@localhost"]);
     }
 
+    fn a_fetch_in_batches_hands_out_the_roster_the_server_sent(p) {
+        let (jid, pw) = account(p, "juliet");
+        let mut first = connected(p, &jid, &pw);
+        first.fetch_roster().unwrap();
+        for n in 0..5 {
+            first.set_item(&format!("c{n}@localhost"), Some(&format!("Ç {n}")), &["G"]).unwrap();
+        }
+        first.disconnect().unwrap();
+
+        let mut client = connected(p, &jid, &pw);
+        let batches = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&batches);
+        let got = client.fetch_roster_in_batches(2, move |items| seen.lock().unwrap().push(items.to_vec())).unwrap();
+        assert_eq!(got, xmpp_roster::BatchedFetch { fetched: Fetched::Full, batches_exact: true });
+        let batches = batches.lock().unwrap();
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+        assert_eq!(batches.concat(), client.roster().items(), "the batches are the roster, in its order, item for item");
+        assert_eq!(client.roster().get("c3@localhost").unwrap().name.as_deref(), Some("Ç 3"));
+    }
+
     fn a_change_by_a_second_session_arrives_as_a_push(p) {
         let (jid, pw) = account(p, "juliet");
         let mut watcher = connected(p, &format!("{jid}/watcher"), &pw);

@@ -88,7 +88,7 @@ impl FakeConn {
     }
 
     /// Closes the connection abruptly.
-    pub fn reset(self) {
+    pub fn reset(&mut self) {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 
