@@ -1,5 +1,6 @@
 """The Python binding (bindings/python, ctypes over the same shared library): connect, then
-fetch_roster() which returns every item as a Python object (the snapshot handed over in bulk).
+fetch_roster() which returns every item as a Python object (the items handed over in bulk
+batches, turned into objects on a helper thread while the fetch runs).
 Same arguments and RESULT line as the C clients (bench_common.h). Needs XMPP_ROSTER_LIBRARY and
 bindings/python on sys.path (bench/run.sh sets both)."""
 import resource
