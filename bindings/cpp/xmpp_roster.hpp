@@ -8,8 +8,8 @@
 //   for (const xmpp_roster::Item& item : client.snapshot()) std::cout << item.jid() << "\n";
 //
 // Rules (see docs/C-API.md for the C contract underneath):
-// - Config, Client and Snapshot own their C object through std::unique_ptr with the C `_free` as
-//   deleter; they are move-only. Item is a non-owning view into a Snapshot (valid while the
+// - Config, Client, Snapshot and Feed own their C object through std::unique_ptr with the C
+//   `_free` as deleter; they are move-only. Item is a non-owning view into a Snapshot (valid while the
 //   Snapshot lives) or into a callback's arguments (valid during the callback).
 // - Every failure throws xmpp_roster::Error (a std::runtime_error) carrying the C result code, the
 //   condition (stanza/SASL/stream) and the stanza error type.
@@ -18,6 +18,10 @@
 //   into the library: it is caught, the blocking call is aborted, and the exception is rethrown
 //   from that call. Calling the same Client from a callback throws Error with code
 //   XMPP_ROSTER_ERR_BUSY; only interrupt() works there (and from any other thread).
+// - A Feed hands the items of one Client::fetch(Feed&) to a second thread in batches: the fetch
+//   runs on one thread, and one other thread takes the batches with Feed::next (and may call
+//   Feed::complete). Destroy the Feed only once neither runs. Feed::next is the only call on a
+//   Feed that waits, and it never touches the Client.
 // - Strings go in as std::string_view (must not contain NUL) and come out as std::string.
 #ifndef XMPP_ROSTER_HPP
 #define XMPP_ROSTER_HPP
@@ -153,6 +157,12 @@ inline std::optional<std::string_view> opt_view(const char* s) {
     return std::string_view(s);
 }
 
+/// A wait for the C API: negative is 0, longer than UINT32_MAX ms is UINT32_MAX ms.
+inline std::uint32_t timeout_ms(std::chrono::milliseconds timeout) {
+    auto ms = timeout.count();
+    return static_cast<std::uint32_t>(ms < 0 ? 0 : (ms > static_cast<long long>(UINT32_MAX) ? UINT32_MAX : ms));
+}
+
 struct ConfigDeleter {
     void operator()(xmpp_roster_config* p) const noexcept { xmpp_roster_config_free(p); }
 };
@@ -161,6 +171,9 @@ struct ClientDeleter {
 };
 struct SnapshotDeleter {
     void operator()(xmpp_roster_snapshot* p) const noexcept { xmpp_roster_snapshot_free(p); }
+};
+struct FeedDeleter {
+    void operator()(xmpp_roster_feed* p) const noexcept { xmpp_roster_feed_free(p); }
 };
 
 }  // namespace detail
@@ -275,6 +288,49 @@ private:
     std::unique_ptr<xmpp_roster_snapshot, detail::SnapshotDeleter> snap_;
 };
 
+/// The items of one fetch, handed to a second thread in batches while Client::fetch(Feed&) runs
+/// (xmpp_roster_feed). One Feed serves one fetch. Each batch is laid out like
+/// Snapshot::export_data() (export format 3, docs/C-API.md) and holds `batch_items` items (the
+/// last one may hold fewer). See the file comment for threads.
+///
+///   xmpp_roster::Feed feed(1000);
+///   std::thread consumer([&] { while (auto batch = feed.next(std::chrono::seconds(30))) use(*batch); });
+///   bool unchanged = client.fetch(feed);  // ends the feed, also when it throws
+///   consumer.join();
+///   if (!feed.complete()) { /* unchanged, failed, or a JID listed twice: use client.snapshot() */ }
+class Feed {
+public:
+    /// Throws Error with XMPP_ROSTER_ERR_INVALID_ARGUMENT when `batch_items` is 0.
+    explicit Feed(std::size_t batch_items) {
+        xmpp_roster_feed* raw = nullptr;
+        detail::check(xmpp_roster_feed_new(batch_items, &raw));
+        feed_.reset(raw);
+    }
+
+    /// The next batch, waiting up to `timeout` for one; nullopt once the fetch has returned and
+    /// every batch was taken (and on every call after that). The view points into the Feed and is
+    /// valid until the next call of next() or the Feed's destruction. A Feed no fetch has started
+    /// yet is waited on like a running one. Throws Error with XMPP_ROSTER_ERR_TIMEOUT when neither
+    /// a batch nor the end came within `timeout`: nothing is lost, call again (a consumer that
+    /// must be able to stop although the fetch never starts waits in slices and catches it).
+    std::optional<std::string_view> next(std::chrono::milliseconds timeout) {
+        const std::uint8_t* data = nullptr;
+        std::size_t len = 0;
+        detail::check(xmpp_roster_feed_next(feed_.get(), detail::timeout_ms(timeout), &data, &len));
+        if (data == nullptr) return std::nullopt;
+        return std::string_view(reinterpret_cast<const char*>(data), len);
+    }
+    /// True once the feed has ended and the batches it handed out are exactly the new roster, in
+    /// the order of Client::snapshot(). False before that, after a failed fetch, for an
+    /// unchanged (versioned) fetch, and when the server listed a JID twice: then use
+    /// Client::snapshot() instead.
+    bool complete() const noexcept { return xmpp_roster_feed_complete(feed_.get()); }
+    xmpp_roster_feed* get() const noexcept { return feed_.get(); }
+
+private:
+    std::unique_ptr<xmpp_roster_feed, detail::FeedDeleter> feed_;
+};
+
 /// Connection settings. Setters return *this for chaining; they throw Error on bad values.
 class Config {
 public:
@@ -374,6 +430,16 @@ public:
         finish(xmpp_roster_client_fetch(client_.get(), &unchanged));
         return unchanged;
     }
+    /// Fetches like fetch() and, while the items arrive, queues them in `feed` in batches for
+    /// another thread to take with Feed::next. When this returns or throws, the feed has ended;
+    /// feed.complete() then says whether its batches are the new roster exactly. Throws Error
+    /// with XMPP_ROSTER_ERR_INVALID_ARGUMENT when `feed` already served a fetch (it is left as
+    /// it was), and whatever fetch() throws.
+    bool fetch(Feed& feed) {
+        bool unchanged = false;
+        finish(xmpp_roster_client_fetch_feed(client_.get(), feed.get(), &unchanged));
+        return unchanged;
+    }
     /// Adds or updates `jid`; returns once the local roster shows the change.
     void set_item(std::string_view jid, std::optional<std::string_view> name = std::nullopt, const std::vector<std::string>& groups = {}) {
         std::string j = detail::c_string(jid, "jid");
@@ -398,9 +464,8 @@ public:
     }
     /// Waits up to `timeout` for the server; returns how many stanzas were handled.
     std::size_t poll(std::chrono::milliseconds timeout) {
-        auto ms = timeout.count() < 0 ? 0 : (timeout.count() > static_cast<long long>(UINT32_MAX) ? UINT32_MAX : timeout.count());
         std::size_t handled = 0;
-        finish(xmpp_roster_client_poll(client_.get(), static_cast<std::uint32_t>(ms), &handled));
+        finish(xmpp_roster_client_poll(client_.get(), detail::timeout_ms(timeout), &handled));
         return handled;
     }
     /// Cuts the running blocking call short (it throws Error with XMPP_ROSTER_ERR_INTERRUPTED).

@@ -131,6 +131,16 @@ static xmpp_roster_config *make_config(const char *jid, const char *password) {
     return cfg;
 }
 
+/* A client for juliet that is never connected (for what needs no server), or NULL. */
+static xmpp_roster_client *offline_client(void) {
+    xmpp_roster_config *cfg = NULL;
+    xmpp_roster_client *client = NULL;
+    if (CHECK_RC(xmpp_roster_config_new("juliet@localhost", "pw", &cfg), XMPP_ROSTER_OK))
+        CHECK_RC(xmpp_roster_client_new(cfg, &client), XMPP_ROSTER_OK);
+    xmpp_roster_config_free(cfg); /* the client keeps its own copy */
+    return client;
+}
+
 /* A connected client for `jid` ("user@localhost" or "user@localhost/resource"), or NULL. */
 static xmpp_roster_client *connect_as(const char *jid) {
     xmpp_roster_config *cfg = make_config(jid, "secret");
@@ -652,11 +662,7 @@ static void test_finalizers(void) {
     current_test = "finalizers";
     recorder rec;
     memset(&rec, 0, sizeof rec);
-    xmpp_roster_config *cfg = NULL;
-    xmpp_roster_client *c = NULL;
-    CHECK_RC(xmpp_roster_config_new("juliet@localhost", "pw", &cfg), XMPP_ROSTER_OK);
-    CHECK_RC(xmpp_roster_client_new(cfg, &c), XMPP_ROSTER_OK);
-    xmpp_roster_config_free(cfg);
+    xmpp_roster_client *c = offline_client();
     int base = userdata_freed;
 
     /* Registration on NULL fails and does not take ownership. */
@@ -831,6 +837,70 @@ static const char *export_string(const uint8_t *section, size_t len, size_t inde
         if (!nul) return NULL;
         if (index == 0) return (const char *)section + pos;
         pos = (size_t)(nul - section) + 1;
+    }
+}
+
+/* The JID section of a batch or export in format 3 (its length in *jids_len), or NULL when the
+ * data is not format 3 or its sections do not add up to `len`. */
+static const uint8_t *export_jids(const uint8_t *data, size_t len, size_t *jids_len) {
+    if (len < 28 || memcmp(data, "XRS\x03", 4) != 0) return NULL;
+    size_t n = export_u32(data + 4), m = export_u32(data + 12);
+    size_t names_len = export_u32(data + 20), lists_len = export_u32(data + 24);
+    size_t jids_at = 28 + 4 * n + 4 * m + 3 * n;
+    *jids_len = export_u32(data + 16);
+    return jids_at + *jids_len + names_len + lists_len == len ? data + jids_at : NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The consumer of a feed: takes batches on its own thread until the feed ends, and records what
+ * it saw for the test thread to check after the join (the CHECK counters are not thread-safe). */
+
+#define FEED_MAX_BATCHES 8
+#define FEED_MAX_ITEMS 16
+
+typedef struct feed_consumer {
+    xmpp_roster_feed *feed;
+    xmpp_roster_result rc;  /* of the last xmpp_roster_feed_next */
+    int ended;              /* it gave NULL and 0 */
+    int malformed;          /* batches that were not format 3 */
+    size_t batches, items;
+    size_t batch_items[FEED_MAX_BATCHES]; /* n of each batch, in order */
+    char jids[FEED_MAX_ITEMS][64];        /* the JIDs of all batches, in order */
+} feed_consumer;
+
+static void *feed_consumer_thread(void *p) {
+    feed_consumer *fc = p;
+    for (;;) {
+        const uint8_t *data = NULL;
+        size_t len = 0, jids_len = 0;
+        fc->rc = xmpp_roster_feed_next(fc->feed, TIMEOUT_MS, &data, &len);
+        if (fc->rc != XMPP_ROSTER_OK) return NULL;
+        if (data == NULL) {
+            fc->ended = len == 0;
+            return NULL;
+        }
+        /* the batch is read in place: it stays valid until the next xmpp_roster_feed_next */
+        const uint8_t *jids = export_jids(data, len, &jids_len);
+        if (!jids) {
+            fc->malformed++;
+            continue;
+        }
+        size_t n = export_u32(data + 4);
+        if (fc->batches < FEED_MAX_BATCHES) fc->batch_items[fc->batches] = n;
+        fc->batches++;
+        for (size_t i = 0; i < n && fc->items < FEED_MAX_ITEMS; i++)
+            copy(fc->jids[fc->items++], sizeof fc->jids[0], export_string(jids, jids_len, i));
+    }
+}
+
+/* After the end, the feed stays ended: OK with NULL and 0 at once, every time. */
+static void feed_stays_ended(xmpp_roster_feed *feed) {
+    for (int i = 0; i < 2; i++) {
+        const uint8_t *data = (const uint8_t *)"junk";
+        size_t len = 99;
+        double t0 = now_s();
+        CHECK_RC(xmpp_roster_feed_next(feed, 60000, &data, &len), XMPP_ROSTER_OK);
+        CHECK(data == NULL && len == 0 && now_s() - t0 < 10);
     }
 }
 
@@ -1338,6 +1408,132 @@ static void test_cached_roster(void) {
     xmpp_roster_client_free(c);
 }
 
+static void test_feed_errors(void) {
+    current_test = "feed errors";
+    xmpp_roster_feed *feed = NULL;
+    CHECK_RC(xmpp_roster_feed_new(0, &feed), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    CHECK(feed == NULL);
+    CHECK_RC(xmpp_roster_feed_new(2, NULL), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    if (!CHECK_RC(xmpp_roster_feed_new(2, &feed), XMPP_ROSTER_OK)) return;
+
+    /* No fetch yet: a fresh feed is waited on like a running one, then TIMEOUT (call again). */
+    static const uint8_t junk[] = "junk";
+    const uint8_t *data = junk;
+    size_t len = 99;
+    double t0 = now_s();
+    CHECK_RC(xmpp_roster_feed_next(feed, 50, &data, &len), XMPP_ROSTER_ERR_TIMEOUT);
+    CHECK(now_s() - t0 >= 0.045);
+    char msg[256];
+    xmpp_roster_last_error(msg, sizeof msg);
+    CHECK(strstr(msg, "50 ms") != NULL);
+    CHECK(data == junk && len == 99); /* out-params untouched on failure */
+    CHECK_RC(xmpp_roster_feed_next(feed, 0, &data, &len), XMPP_ROSTER_ERR_TIMEOUT);
+    CHECK_RC(xmpp_roster_feed_next(NULL, 0, &data, &len), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_feed_next(feed, 0, NULL, &len), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK_RC(xmpp_roster_feed_next(feed, 0, &data, NULL), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    CHECK(!xmpp_roster_feed_complete(feed));
+    CHECK(!xmpp_roster_feed_complete(NULL));
+
+    xmpp_roster_client *offline = offline_client();
+    bool unchanged = true;
+    CHECK_RC(xmpp_roster_client_fetch_feed(offline, NULL, &unchanged), XMPP_ROSTER_ERR_NULL_PARAMETER);
+
+    /* A failed fetch ends the feed too: nothing to take, at once, and not complete. */
+    CHECK_RC(xmpp_roster_client_fetch_feed(offline, feed, &unchanged), XMPP_ROSTER_ERR_NOT_CONNECTED);
+    CHECK(unchanged); /* untouched */
+    feed_stays_ended(feed);
+    CHECK(!xmpp_roster_feed_complete(feed));
+
+    /* A feed serves one fetch: the next is refused before the client is looked at, and the
+     * feed is left as it was. */
+    CHECK_RC(xmpp_roster_client_fetch_feed(offline, feed, &unchanged), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    xmpp_roster_last_error(msg, sizeof msg);
+    CHECK(strstr(msg, "already served a fetch") != NULL);
+    feed_stays_ended(feed);
+    CHECK(!xmpp_roster_feed_complete(feed));
+    xmpp_roster_feed_free(feed);
+
+    /* A NULL client ends the feed it was given, like any failed fetch. */
+    CHECK_RC(xmpp_roster_feed_new(1, &feed), XMPP_ROSTER_OK);
+    CHECK_RC(xmpp_roster_client_fetch_feed(NULL, feed, NULL), XMPP_ROSTER_ERR_NULL_PARAMETER);
+    feed_stays_ended(feed);
+    CHECK(!xmpp_roster_feed_complete(feed));
+    xmpp_roster_feed_free(feed);
+    xmpp_roster_feed_free(NULL);
+    xmpp_roster_client_free(offline);
+}
+
+/* Fetches with `c` through a new feed of `batch_items` while `fc` takes its batches on a second
+ * thread; returns the fetch's result (the feed is left in fc->feed for the caller to free). */
+static xmpp_roster_result fetch_through_feed(xmpp_roster_client *c, size_t batch_items, feed_consumer *fc, bool *unchanged) {
+    memset(fc, 0, sizeof *fc);
+    if (!CHECK_RC(xmpp_roster_feed_new(batch_items, &fc->feed), XMPP_ROSTER_OK)) return xmpp_roster_last_error_code();
+    pthread_t t;
+    pthread_create(&t, NULL, feed_consumer_thread, fc);
+    xmpp_roster_result rc = xmpp_roster_client_fetch_feed(c, fc->feed, unchanged);
+    pthread_join(t, NULL);
+    CHECK_RC(fc->rc, XMPP_ROSTER_OK);
+    CHECK(fc->ended && fc->malformed == 0);
+    return rc;
+}
+
+static void test_feed(void) {
+    current_test = "feed";
+    static const char *const contacts[] = {"abram@localhost", "balthasar@localhost", "gregory@localhost", "peter@localhost",
+                                           "sampson@localhost"};
+    const size_t count = sizeof contacts / sizeof contacts[0];
+    xmpp_roster_client *owner = connect_as("juliet@localhost/feed-owner");
+    if (!owner) return;
+    CHECK_RC(xmpp_roster_client_fetch(owner, NULL), XMPP_ROSTER_OK);
+    for (size_t i = 0; i < count; i++) CHECK_RC(xmpp_roster_client_set_item(owner, contacts[i], NULL, NULL, 0), XMPP_ROSTER_OK);
+
+    /* A session with nothing cached fetches the 5 items through a feed of 2 a batch, taken on a
+     * second thread while the fetch runs: batches of 2, 2 and 1, together the roster in the
+     * order of the snapshot, and the feed complete. */
+    xmpp_roster_client *c = connect_as("juliet@localhost/feed");
+    feed_consumer fc;
+    memset(&fc, 0, sizeof fc);
+    bool unchanged = true;
+    xmpp_roster_snapshot *snap = NULL;
+    if (c && CHECK_RC(fetch_through_feed(c, 2, &fc, &unchanged), XMPP_ROSTER_OK)) {
+        CHECK(!unchanged);
+        CHECK(xmpp_roster_feed_complete(fc.feed));
+        CHECK(fc.batches == 3 && fc.batch_items[0] == 2 && fc.batch_items[1] == 2 && fc.batch_items[2] == 1);
+        CHECK_RC(xmpp_roster_client_snapshot(c, &snap), XMPP_ROSTER_OK);
+        CHECK(xmpp_roster_snapshot_len(snap) == count && fc.items == count);
+        for (size_t i = 0; i < fc.items; i++) CHECK_STR(fc.jids[i], xmpp_roster_item_jid(xmpp_roster_snapshot_item(snap, i)));
+        feed_stays_ended(fc.feed);
+        /* a second fetch through the same feed is refused; the feed is left as it was */
+        CHECK_RC(xmpp_roster_client_fetch_feed(c, fc.feed, &unchanged), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+        CHECK(!unchanged);
+        CHECK(xmpp_roster_feed_complete(fc.feed));
+        feed_stays_ended(fc.feed);
+    }
+    xmpp_roster_feed_free(fc.feed);
+    xmpp_roster_client_free(c);
+
+    /* A session starting from that roster, cached: the server says it is current, so the feed
+     * ends without a batch and is not complete (the roster kept is the cached one). */
+    xmpp_roster_config *cfg = make_config("juliet@localhost/feed-cached", "secret");
+    xmpp_roster_client *cached = NULL;
+    CHECK_RC(xmpp_roster_client_new(cfg, &cached), XMPP_ROSTER_OK);
+    xmpp_roster_config_free(cfg);
+    if (snap && CHECK_RC(xmpp_roster_client_load_snapshot(cached, snap), XMPP_ROSTER_OK) &&
+        CHECK_RC(xmpp_roster_client_connect(cached), XMPP_ROSTER_OK)) {
+        unchanged = false;
+        CHECK_RC(fetch_through_feed(cached, 2, &fc, &unchanged), XMPP_ROSTER_OK);
+        CHECK(unchanged);
+        CHECK(fc.batches == 0 && fc.items == 0);
+        CHECK(!xmpp_roster_feed_complete(fc.feed));
+        xmpp_roster_feed_free(fc.feed);
+    }
+    xmpp_roster_client_free(cached);
+    xmpp_roster_snapshot_free(snap);
+
+    for (size_t i = 0; i < count; i++) CHECK_RC(xmpp_roster_client_remove_item(owner, contacts[i]), XMPP_ROSTER_OK);
+    xmpp_roster_client_free(owner);
+}
+
 static void test_stream_error_and_disconnect_callback(void) {
     current_test = "stream error";
     recorder rec;
@@ -1516,6 +1712,8 @@ int main(void) {
     test_auto_approve();
     test_spoofed_push_is_refused();
     test_cached_roster();
+    test_feed_errors();
+    test_feed();
     test_stream_error_and_disconnect_callback();
     test_stanza_error_text_from_a_fake_server();
 

@@ -4,6 +4,7 @@
 // behaviour and says so. Prints "N passed, N failed".
 #include <xmpp_roster.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -27,6 +28,7 @@ static_assert(!std::is_copy_constructible_v<xr::Config> && std::is_nothrow_move_
 static_assert(!std::is_copy_constructible_v<xr::Client> && std::is_nothrow_move_constructible_v<xr::Client>);
 static_assert(!std::is_copy_constructible_v<xr::Snapshot> && std::is_nothrow_move_constructible_v<xr::Snapshot>);
 static_assert(!std::is_copy_assignable_v<xr::Client> && std::is_move_assignable_v<xr::Client>);
+static_assert(!std::is_copy_constructible_v<xr::Feed> && std::is_nothrow_move_constructible_v<xr::Feed>);
 static_assert(std::is_base_of_v<std::runtime_error, xr::Error>);
 
 static int passed, failed;
@@ -325,6 +327,87 @@ static void test_subscriptions_and_presence() {
     romeo.remove_item("juliet@localhost");
 }
 
+// A little-endian u32 of the export format.
+static std::size_t export_u32(std::string_view data, std::size_t at) {
+    auto byte = [&](std::size_t i) { return static_cast<std::size_t>(static_cast<unsigned char>(data[at + i])); };
+    return byte(0) | byte(1) << 8 | byte(2) << 16 | byte(3) << 24;
+}
+
+// The JIDs of a batch (or export) in format 3: the header gives the item count n, the count of
+// nameless items m and the JID section's length; the JIDs follow the fixed-size columns.
+static std::vector<std::string> export_jids(std::string_view data) {
+    std::vector<std::string> jids;
+    if (data.size() < 28 || data.substr(0, 4) != std::string_view("XRS\x03", 4)) return jids;
+    std::size_t n = export_u32(data, 4), m = export_u32(data, 12);
+    std::string_view section = data.substr(std::min(data.size(), 28 + 4 * n + 4 * m + 3 * n), export_u32(data, 16));
+    for (std::size_t end; (end = section.find('\0')) != std::string_view::npos; section.remove_prefix(end + 1))
+        jids.emplace_back(section.substr(0, end));
+    return jids;
+}
+
+static void test_feed() {
+    current_test = "feed";
+    EXPECT_ERROR(xr::Feed(0), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    {
+        // Nothing started it: next() waits, then throws TIMEOUT. A failed fetch ends it.
+        xr::Feed feed(2);
+        EXPECT_ERROR(feed.next(10ms), XMPP_ROSTER_ERR_TIMEOUT);
+        xr::Client offline(config_for("juliet@localhost"));
+        EXPECT_ERROR(offline.fetch(feed), XMPP_ROSTER_ERR_NOT_CONNECTED);
+        CHECK(!feed.next(60s) && !feed.complete());
+        xr::Feed moved = std::move(feed);
+        EXPECT_ERROR(feed.next(0ms), XMPP_ROSTER_ERR_NULL_PARAMETER); // the moved-from shell
+        CHECK(!feed.complete() && !moved.next(0ms));
+    }
+
+    const std::vector<std::string> contacts{"abram@localhost", "balthasar@localhost", "gregory@localhost"};
+    xr::Client owner(config_for("juliet@localhost/cpp-feed-owner"));
+    owner.connect();
+    owner.fetch();
+    for (const std::string& jid : contacts) owner.set_item(jid);
+
+    // A session with nothing cached fetches the 3 items through a feed of 2 a batch, taken on a
+    // second thread while the fetch runs: batches of 2 and 1, together the roster in snapshot order.
+    xr::Client client(config_for("juliet@localhost/cpp-feed"));
+    client.connect();
+    xr::Feed feed(2);
+    std::vector<std::size_t> batch_items;
+    std::vector<std::string> jids;
+    std::optional<xr::Error> consumer_error;
+    std::thread consumer([&] {
+        try {
+            while (auto batch = feed.next(20s)) {
+                batch_items.push_back(export_u32(*batch, 4));
+                for (std::string& jid : export_jids(*batch)) jids.push_back(std::move(jid));
+            }
+        } catch (const xr::Error& e) {
+            consumer_error = e;
+        }
+    });
+    bool unchanged = true;
+    try {
+        unchanged = client.fetch(feed); // ends the feed, also when it throws
+    } catch (...) {
+        consumer.join();
+        throw;
+    }
+    consumer.join();
+    CHECK(!consumer_error);
+    CHECK(!unchanged && feed.complete());
+    CHECK((batch_items == std::vector<std::size_t>{2, 1}));
+    std::vector<std::string> want;
+    for (const xr::Item& item : client.snapshot()) want.push_back(item.jid());
+    CHECK(want.size() == contacts.size() && jids == want);
+    CHECK(!feed.next(0ms) && !feed.next(0ms)); // ended, and stays so
+
+    // A feed serves one fetch: a second one throws INVALID_ARGUMENT and leaves it as it was.
+    auto e = EXPECT_ERROR(client.fetch(feed), XMPP_ROSTER_ERR_INVALID_ARGUMENT);
+    CHECK(e && std::string_view(e->what()).find("already served a fetch") != std::string_view::npos);
+    CHECK(feed.complete() && !feed.next(0ms));
+
+    for (const std::string& jid : contacts) owner.remove_item(jid);
+}
+
 int main() {
     const char* h = std::getenv("XMPP_TEST_HOST");
     const char* p = std::getenv("XMPP_TEST_PORT");
@@ -343,7 +426,7 @@ int main() {
     }
     ejabberd = kind && std::string(kind) == "ejabberd";
     std::cout << "server: " << (ejabberd ? "ejabberd" : "prosody") << "\n";
-    for (auto test : {test_errors_and_config, test_roster_and_callbacks, test_subscriptions_and_presence}) {
+    for (auto test : {test_errors_and_config, test_roster_and_callbacks, test_subscriptions_and_presence, test_feed}) {
         try {
             test();
         } catch (const std::exception& e) {
