@@ -248,6 +248,33 @@ def test_items_are_made_while_the_result_still_arrives_and_callbacks_stay_on_the
     assert fake.error is None, fake.error
 
 
+def test_the_collector_is_paused_while_items_are_made_not_while_waiting_for_the_server(monkeypatch) -> None:
+    spy = FeedSpy(monkeypatch, batch_items=2)
+    collector_on: List[bool] = []
+
+    def answer(conn: FakeConnection, iq_id: str) -> None:
+        # The fetch waits for the server: the helper is running, but makes nothing yet.
+        deadline = time.monotonic() + 5
+        while not feed_decoder_threads() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        collector_on.append(gc.isenabled())
+        conn.send(RESULT_HEAD.format(id=iq_id) + roster_items(*FIVE[:3]))
+        spy.first_batch.wait(5)
+        collector_on.append(gc.isenabled())  # between batches
+        conn.send(roster_items(*FIVE[3:]) + RESULT_TAIL)
+        until_closed(conn)
+
+    with serve_roster(answer) as fake:
+        client = fake_client(fake)
+        assert len(client.fetch_roster()) == 5
+        assert collector_on == [True, False]
+        assert spy.gc_enabled_in_batches == [False] * 3
+        assert_helper_gone_and_collector_on()
+        client.close()
+    assert fake.error is None, fake.error
+
+
 def test_a_collector_the_program_turned_off_stays_off(monkeypatch) -> None:
     spy = FeedSpy(monkeypatch, batch_items=2)
 
