@@ -1,18 +1,22 @@
-"""Small helpers shared by the tests: waiting on events, a raw-socket XMPP client, and export format 3
-buffers made by hand."""
+"""Small helpers shared by the tests: waiting on events, a raw-socket XMPP client, export format 3
+buffers made by hand, and a spy on how fetch_roster made its items."""
 
 from __future__ import annotations
 
 import base64
+import gc
 import struct
 import re
 import socket
 import threading
 import time
 import uuid
-from typing import Callable, Iterable, List, Sequence
+from typing import Any, Callable, Iterable, List, Sequence
+
+import pytest
 
 import xmpp_roster
+from xmpp_roster import _client, _feed, _ffi
 
 
 def poll_until(client: xmpp_roster.Client, done: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -251,3 +255,56 @@ def export_layout(
     group_lists = nul_terminated(lists)
     header = b"XRS\x03" + struct.pack("<6I", n, len(lists), len(nameless), len(jids), len(names), len(group_lists))
     return header + _u32s(group_index) + _u32s(nameless) + subscriptions + asks + approvals + jids + names + group_lists
+
+
+#: The name of fetch_roster's helper thread (xmpp_roster/_feed.py).
+FEED_DECODER_THREAD = "xmpp_roster feed decoder"
+
+
+def feed_decoder_threads() -> List[threading.Thread]:
+    """The fetch_roster helper threads still alive."""
+    return [t for t in threading.enumerate() if t.name == FEED_DECODER_THREAD]
+
+
+class FeedSpy:
+    """Records how ``fetch_roster`` made its items, from creation until the test ends: each batch
+    the feed decoder decoded (its size, the thread, whether the collector was on), each snapshot
+    decoded (the fallback path, also ``client.roster``), and what ``xmpp_roster_feed_complete``
+    said. With ``batch_items``, feeds hand out that many items per batch.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, batch_items: int | None = None) -> None:
+        self.batches: List[int] = []
+        self.batch_threads: List[str] = []
+        self.gc_enabled_in_batches: List[bool] = []
+        self.snapshot_decodes = 0
+        self.completes: List[bool] = []
+        #: Set once the first batch has been decoded.
+        self.first_batch = threading.Event()
+        decode_batch = _feed.decode_export
+        decode_snapshot = _client.decode_export
+        feed_complete = _ffi.lib.xmpp_roster_feed_complete
+
+        def batch(data: Any) -> List[xmpp_roster.RosterItem]:
+            self.gc_enabled_in_batches.append(gc.isenabled())
+            self.batch_threads.append(threading.current_thread().name)
+            items = decode_batch(data)
+            self.batches.append(len(items))
+            self.first_batch.set()
+            return items
+
+        def snapshot(data: Any) -> List[xmpp_roster.RosterItem]:
+            self.snapshot_decodes += 1
+            return decode_snapshot(data)
+
+        def complete(feed: Any) -> bool:
+            done = bool(feed_complete(feed))
+            self.completes.append(done)
+            return done
+
+        monkeypatch.setattr(_feed, "decode_export", batch)
+        monkeypatch.setattr(_client, "decode_export", snapshot)
+        monkeypatch.setattr(_ffi.lib, "xmpp_roster_feed_complete", complete)
+        if batch_items is not None:
+            # Imported by name into _client, which creates the feeds.
+            monkeypatch.setattr(_client, "BATCH_ITEMS", batch_items)

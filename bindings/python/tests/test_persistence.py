@@ -10,7 +10,7 @@ from typing import Tuple
 import pytest
 
 import xmpp_roster
-from helpers import export_layout
+from helpers import FeedSpy, export_layout
 from xmpp_roster import RosterItem, SavedRoster, Subscription
 
 
@@ -24,7 +24,7 @@ def _restore(path: Path) -> SavedRoster:
     return SavedRoster(path.with_suffix(".roster").read_bytes(), json.loads(path.with_suffix(".json").read_text())["version"])
 
 
-def test_a_saved_roster_makes_the_next_session_fetch_unchanged(make_user, connect, config_for, tmp_path) -> None:
+def test_a_saved_roster_makes_the_next_session_fetch_unchanged(make_user, connect, config_for, tmp_path, monkeypatch) -> None:
     alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
     first = connect(alice)
     first.fetch_roster()
@@ -46,8 +46,13 @@ def test_a_saved_roster_makes_the_next_session_fetch_unchanged(make_user, connec
     assert client.roster_version == saved.version
     assert client.last_fetch_unchanged is None
     client.connect()
+    spy = FeedSpy(monkeypatch, batch_items=1)
     items = client.fetch_roster()
     assert client.last_fetch_unchanged is True
+    # Nothing came to make items from: fetch_roster returned the kept roster from the snapshot,
+    # in its order.
+    assert (spy.batches, spy.completes, spy.snapshot_decodes) == ([], [False], 1)
+    assert items == list(client.roster.values())
     assert {item.jid: item for item in items} == expected
     assert client.roster[bob.jid] == RosterItem(bob.jid, "Bób <&>", Subscription.NONE, False, False, expected[bob.jid].groups)
     assert sorted(client.roster[bob.jid].groups) == ["Friends", "日本"]
@@ -72,9 +77,10 @@ def test_a_stale_saved_roster_is_replaced_by_the_full_fetch(make_user, connect, 
     client = connect(alice, resource="later")
     client.load_roster(saved.data, saved.version)
     assert set(client.roster) == {bob.jid, carol.jid}  # loaded while connected: allowed too
-    client.fetch_roster()
+    items = client.fetch_roster()
     assert client.last_fetch_unchanged is False
     assert dict(client.roster) == now
+    assert items == list(client.roster.values())  # the new roster, not the loaded one
     assert client.roster_version == first.roster_version
 
 

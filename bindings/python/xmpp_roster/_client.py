@@ -547,8 +547,10 @@ class Client:
         roster is kept and :attr:`last_fetch_unchanged` is True; otherwise it is replaced.
         Either way the items returned are the local roster after the fetch, and from now on
         the server sends roster pushes to this session. They are plain immutable values, ready to
-        use without further calls into the library: the snapshot is handed over in one buffer
-        and turned into :class:`RosterItem` objects in bulk.
+        use without further calls into the library: a short-lived helper thread turns the new
+        items into :class:`RosterItem` objects in bulk, a batch at a time while the fetch runs
+        (callbacks still run on this thread; see _feed.py), or, when the batches are not the
+        roster, the snapshot is turned into them after the fetch.
 
         Raises:
             NotConnectedError, StanzaError, TimeoutError, InterruptedCallError, DisconnectedError.

@@ -43,28 +43,39 @@ class FeedDecoder:
         self.items: List[RosterItem] = []
         #: What the thread raised, if anything (re-raised by ``finish``).
         self._error: Optional[BaseException] = None
+        self._data = c_void_p()
+        self._size = c_size_t()
         self._thread = threading.Thread(target=self._run, name="xmpp_roster feed decoder", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        data = c_void_p()
-        size = c_size_t()
         try:
-            with gc_paused():
-                while True:
-                    code = _lib.xmpp_roster_feed_next(self._feed, _WAIT_MS, byref(data), byref(size))
-                    if code == _ffi.ERR_TIMEOUT:
-                        if self._stop.is_set():
-                            return
-                        continue
-                    if code != _ffi.OK:
-                        raise error_from_code(code)
-                    if not size.value:
-                        return  # the feed has ended and every batch was taken
-                    # Decoded in place: the batch stays valid until the next feed_next.
-                    self.items += decode_export((ctypes.c_char * size.value).from_address(data.value))
+            batch = self._next()
+            # The collector is paused from the first batch on, while items are made, not while
+            # the fetch waits for the server to answer (up to the client's timeout).
+            if batch is not None:
+                with gc_paused():
+                    while batch is not None:
+                        self.items += decode_export(batch)
+                        batch = self._next()
         except BaseException as e:  # noqa: BLE001 - handed to the fetching thread by finish()
             self._error = e
+
+    def _next(self) -> Optional[Any]:
+        """The next batch, valid until the next call (decoded in place), or None once the feed
+        has ended and every batch was taken (or :meth:`finish` stopped a fetch that never
+        started)."""
+        while True:
+            code = _lib.xmpp_roster_feed_next(self._feed, _WAIT_MS, byref(self._data), byref(self._size))
+            if code == _ffi.ERR_TIMEOUT:
+                if self._stop.is_set():
+                    return None
+                continue
+            if code != _ffi.OK:
+                raise error_from_code(code)
+            if not self._size.value:
+                return None
+            return (ctypes.c_char * self._size.value).from_address(self._data.value)
 
     def finish(self) -> List[RosterItem]:
         """Waits for the thread (call once the fetch call has returned or failed) and returns the
