@@ -11,12 +11,13 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterable, List, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator, List, Sequence
 
 import pytest
 
 import xmpp_roster
-from xmpp_roster import _client, _feed, _ffi
+from xmpp_roster import _client, _export, _feed, _ffi
 
 
 def poll_until(client: xmpp_roster.Client, done: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -268,7 +269,8 @@ def feed_decoder_threads() -> List[threading.Thread]:
 
 class FeedSpy:
     """Records how ``fetch_roster`` made its items, from creation until the test ends: each batch
-    the feed decoder decoded (its size, the thread, whether the collector was on), each snapshot
+    the feed decoder decoded (its size, the thread, whether the collector was on while its items
+    were made), each snapshot
     decoded (the fallback path, also ``client.roster``), and what ``xmpp_roster_feed_complete``
     said. With ``batch_items``, feeds hand out that many items per batch.
     """
@@ -285,10 +287,22 @@ class FeedSpy:
         decode_snapshot = _client.decode_export
         feed_complete = _ffi.lib.xmpp_roster_feed_complete
 
+        # Whether the collector was on inside each pause of decode_export (while it made items).
+        made_with_collector: List[bool] = []
+        pause = _export.gc_paused
+
+        @contextmanager
+        def watched_pause() -> Iterator[None]:
+            with pause():
+                made_with_collector.append(gc.isenabled())
+                yield
+
         def batch(data: Any) -> List[xmpp_roster.RosterItem]:
-            self.gc_enabled_in_batches.append(gc.isenabled())
             self.batch_threads.append(threading.current_thread().name)
+            before = len(made_with_collector)
             items = decode_batch(data)
+            # No pause at all counts as "on".
+            self.gc_enabled_in_batches.append(any(made_with_collector[before:]) or len(made_with_collector) == before)
             self.batches.append(len(items))
             self.first_batch.set()
             return items
@@ -302,6 +316,7 @@ class FeedSpy:
             self.completes.append(done)
             return done
 
+        monkeypatch.setattr(_export, "gc_paused", watched_pause)
         monkeypatch.setattr(_feed, "decode_export", batch)
         monkeypatch.setattr(_client, "decode_export", snapshot)
         monkeypatch.setattr(_ffi.lib, "xmpp_roster_feed_complete", complete)

@@ -261,14 +261,14 @@ def test_the_collector_is_paused_while_items_are_made_not_while_waiting_for_the_
         collector_on.append(gc.isenabled())
         conn.send(RESULT_HEAD.format(id=iq_id) + roster_items(*FIVE[:3]))
         spy.first_batch.wait(5)
-        collector_on.append(gc.isenabled())  # between batches
+        collector_on.append(gc.isenabled())  # between batches: waiting again
         conn.send(roster_items(*FIVE[3:]) + RESULT_TAIL)
         until_closed(conn)
 
     with serve_roster(answer) as fake:
         client = fake_client(fake)
         assert len(client.fetch_roster()) == 5
-        assert collector_on == [True, False]
+        assert collector_on == [True, True]
         assert spy.gc_enabled_in_batches == [False] * 3
         assert_helper_gone_and_collector_on()
         client.close()
@@ -352,5 +352,30 @@ def test_a_connection_lost_in_the_middle_of_the_result_is_disconnected(monkeypat
         # The items of the failed fetch were neither returned nor installed.
         assert client.roster == {}
         assert client.last_fetch_unchanged is None
+        client.close()
+    assert fake.error is None, fake.error
+
+
+def test_without_a_helper_thread_the_fetch_still_returns_the_roster(monkeypatch) -> None:
+    # threading refuses new threads at interpreter shutdown and at the system's thread limit.
+    spy = FeedSpy(monkeypatch, batch_items=2)
+
+    def no_thread(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    def answer(conn: FakeConnection, iq_id: str) -> None:
+        conn.send(RESULT_HEAD.format(id=iq_id) + roster_items(*FIVE) + RESULT_TAIL)
+        until_closed(conn)
+
+    with serve_roster(answer) as fake:
+        client = fake_client(fake)
+        with monkeypatch.context() as patch:  # the fake server's own thread is running already
+            patch.setattr(threading.Thread, "start", no_thread)
+            items = client.fetch_roster()
+        assert spy.batches == [] and spy.snapshot_decodes == 1, "the plain fetch, then the snapshot"
+        assert [i.jid for i in items] == ["a@localhost", "b@localhost", "c@localhost", "d@localhost", "e@localhost"]
+        assert items == list(client.roster.values())
+        assert client.last_fetch_unchanged is False
+        assert_helper_gone_and_collector_on()
         client.close()
     assert fake.error is None, fake.error

@@ -560,17 +560,22 @@ class Client:
         check(_lib.xmpp_roster_feed_new(BATCH_ITEMS, byref(feed)))
         try:
             # The items are made on a second thread while the fetch runs (see _feed.py).
-            decoder = FeedDecoder(feed)
-            try:
-                self._call(_lib.xmpp_roster_client_fetch_feed, feed, byref(unchanged))
-            finally:
-                items = decoder.finish()
+            decoder = FeedDecoder.start(feed)
+            if decoder is None:
+                # No thread to be had (interpreter shutdown, thread limit): the fetch alone.
+                self._call(_lib.xmpp_roster_client_fetch, byref(unchanged))
+            else:
+                try:
+                    self._call(_lib.xmpp_roster_client_fetch_feed, feed, byref(unchanged))
+                finally:
+                    items = decoder.finish()
             self._last_fetch_unchanged = bool(unchanged.value)
-            if _lib.xmpp_roster_feed_complete(feed):
+            if decoder is not None and _lib.xmpp_roster_feed_complete(feed):
                 return items
         finally:
             _lib.xmpp_roster_feed_free(feed)
-        # Unchanged (no batches), or a result that listed a JID twice: the roster as it is now.
+        # Unchanged (no batches), a result that listed a JID twice, or no helper thread: the
+        # roster as it is now.
         return self._snapshot()[0]
 
     @property
