@@ -28,6 +28,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+#: Sizes up to this many items get --small-runs rounds instead of --runs.
+SMALL_MAX_ITEMS = 10000
 PASSWORD = "benchpw"
 SPAWN = "xr_spawn"  # set from --bin-dir in main()
 
@@ -84,13 +86,15 @@ def run_client(spec, port, jid, expected, timeout, log, pushes=0, spawn=None):
     return r
 
 
-def run_series(name, clients, sizes, port_for, jid_for, runs, timeout, log, progress):
-    """Interleaved runs (A B C A B C ...) per size. Returns {size: {client: [run results]}}."""
+def run_series(name, clients, sizes, port_for, jid_for, runs_for, timeout, log, progress):
+    """Interleaved runs (A B C A B C ...) per size, runs_for(size) rounds. Returns {size: {client:
+    [run results]}}."""
     results = {}
     dead = {}  # client -> size at which it timed out
     for size in sizes:
         port = port_for(size)
         results[size] = {c.key: [] for c in clients}
+        runs = runs_for(size)
         for run in range(runs):
             for c in clients:
                 if c.key in dead:
@@ -342,6 +346,8 @@ def main():
     ap.add_argument("--real-sizes", default="1000,10000,50000")
     ap.add_argument("--replay-sizes", default="1000,10000,50000,200000")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--small-runs", type=int, default=15,
+                    help=f"runs for sizes up to {SMALL_MAX_ITEMS:,} items (cheap, and noisier: more runs steady their medians)")
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--pushes", type=int, default=100000)
     ap.add_argument("--push-roster", type=int, default=10000)
@@ -354,6 +360,9 @@ def main():
     SPAWN = os.path.join(a.bin_dir, "xr_spawn")
     os.makedirs(a.out, exist_ok=True)
     skip = set(filter(None, a.skip.split(",")))
+
+    def runs_for(size):
+        return max(a.runs, a.small_runs) if size <= SMALL_MAX_ITEMS else a.runs
     specs_all = client_specs(a)
     clients = [specs_all[k] for k in a.clients.split(",") if k]
     replay_clients = [specs_all[k] for k in (a.replay_clients or a.clients).split(",") if k]
@@ -390,7 +399,7 @@ def main():
                     servers[size] = Replay(a, size, 0, log)
                 return servers[size].port
             raw = run_series("replay", replay_clients, replay_sizes, port_for, lambda s: "bench@localhost",
-                             a.runs, a.timeout, log, progress)
+                             runs_for, a.timeout, log, progress)
         finally:
             for s in servers.values():
                 s.stop()
@@ -420,7 +429,7 @@ def main():
             for size in real_sizes:
                 run_client(specs_all["raw"], server.port, f"bench{size}@localhost", size, a.timeout, log)
             raw = run_series("ejabberd", clients, real_sizes, lambda s: server.port, lambda s: f"bench{s}@localhost",
-                             a.runs, a.timeout, log, progress)
+                             runs_for, a.timeout, log, progress)
         finally:
             server.stop()
         results["real"] = {"raw": raw, "summary": {str(size): {k: summarize(v, size, 0) for k, v in raw[size].items()} for size in raw}}
@@ -457,7 +466,8 @@ def write_report(a, results, specs_all, real_sizes, replay_sizes, wire, progress
     lines = [
         "# xmpp-roster benchmark report", "",
         f"Run {m['date']} on {m['host']}: {m['cpus']} CPUs ({m['cpu_model']}), load average before "
-        f"{m['load_before'][0]:.2f}, after {m['load_after'][0]:.2f}; {a.runs} runs per client and size, "
+        f"{m['load_before'][0]:.2f}, after {m['load_after'][0]:.2f}; {a.runs} runs per client and size "
+        f"({max(a.runs, a.small_runs)} for sizes up to {SMALL_MAX_ITEMS:,} items), "
         f"interleaved (A B C … A B C …), medians; per-run timeout {a.timeout:g} s; took {m['duration_s']:.0f} s.", "",
         f"Command: `{m['command']}`", "",
         "Columns: *connect→indexed* is measured inside each client from just before the TCP connect to the "
