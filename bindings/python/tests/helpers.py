@@ -297,10 +297,10 @@ class FeedSpy:
                 made_with_collector.append(gc.isenabled())
                 yield
 
-        def batch(data: Any) -> List[xmpp_roster.RosterItem]:
+        def batch(data: Any, known_lists: Any = None) -> List[xmpp_roster.RosterItem]:
             self.batch_threads.append(threading.current_thread().name)
             before = len(made_with_collector)
-            items = decode_batch(data)
+            items = decode_batch(data, known_lists)
             # No pause at all counts as "on".
             self.gc_enabled_in_batches.append(any(made_with_collector[before:]) or len(made_with_collector) == before)
             self.batches.append(len(items))

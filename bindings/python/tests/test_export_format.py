@@ -211,6 +211,24 @@ def test_a_big_random_roster_round_trips() -> None:
     assert decode_export(data) == items
 
 
+def test_batches_decoded_with_known_lists_share_one_tuple_per_group_list() -> None:
+    # The batches of one fetch repeat group lists; decoded with one dict, they share the tuples.
+    first = [item("a@x", groups=("G", "H")), item("b@x"), item("c@x", groups=("K",))]
+    second = [item("d@x", groups=("K",)), item("e@x", groups=("G", "H")), item("f@x", groups=("N",))]
+    known: Dict[str, Tuple[str, ...]] = {}
+    got = decode_export(encode(first), known) + decode_export(encode(second), known)
+    assert got == first + second == decode_export(encode(first + second))
+    assert got[0].groups is got[4].groups and got[2].groups is got[3].groups
+    assert known == {"\x01G\x01H": ("G", "H"), "": (), "\x01K": ("K",), "\x01N": ("N",)}
+
+
+def test_a_malformed_group_list_is_refused_with_known_lists_too() -> None:
+    known: Dict[str, Tuple[str, ...]] = {"\x01Friends": ("Friends",)}
+    with pytest.raises(ExportFormatError, match="neither empty nor starts with"):
+        decode_export(one(groups="Friends"), known)
+    assert known == {"\x01Friends": ("Friends",)}, "nothing added from a refused buffer"
+
+
 def test_a_roster_of_one_item_in_every_shape() -> None:
     # one item: itemgetter of a single index returns the value itself, not a 1-tuple
     for built in (item("a@x"), item("a@x", "A", Subscription.FROM, True, True, ("G",))):

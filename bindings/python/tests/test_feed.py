@@ -117,7 +117,7 @@ def test_an_exception_in_the_helper_thread_is_raised_by_fetch_roster(make_user, 
 
     calls: List[str] = []
 
-    def broken_decode(data: object) -> List[RosterItem]:
+    def broken_decode(data: object, known_lists: object = None) -> List[RosterItem]:
         calls.append(threading.current_thread().name)
         raise DecoderFailed("cannot make the items")
 

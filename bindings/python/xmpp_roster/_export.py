@@ -34,9 +34,9 @@ import sys
 from array import array
 from collections import deque
 from contextlib import contextmanager
-from itertools import repeat
-from operator import itemgetter
-from typing import Any, Iterator, List, Sequence, Tuple
+from itertools import compress, repeat
+from operator import is_, itemgetter
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ._types import SUBSCRIPTIONS, RosterItem
 
@@ -111,10 +111,34 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def decode_export(data: Any) -> List[RosterItem]:
+def _new_group_lists(strings: List[str]) -> List[Tuple[str, ...]]:
+    """The tuple of group names of each group-list string (``"\\x01A\\x01B"`` -> ``("A", "B")``)."""
+    split_lists = list(map(str.split, strings, repeat("\x01")))
+    if any(map(itemgetter(0), split_lists)):  # text before the first \x01
+        raise _bad("a group list that is neither empty nor starts with \\x01")
+    return list(map(tuple, map(_drop_first, split_lists)))
+
+
+def _group_lists(strings: List[str], known: Optional[Dict[str, Tuple[str, ...]]]) -> List[Tuple[str, ...]]:
+    """:func:`_new_group_lists`, taking the lists already in ``known`` from there and adding the
+    others to it."""
+    if known is None:
+        return _new_group_lists(strings)
+    found = list(map(known.get, strings))
+    if None in found:
+        new = list(compress(strings, map(is_, found, repeat(None))))
+        known.update(zip(new, _new_group_lists(new)))
+        found = list(map(known.__getitem__, strings))
+    return found
+
+
+def decode_export(data: Any, known_lists: Optional[Dict[str, Tuple[str, ...]]] = None) -> List[RosterItem]:
     """All items of an export buffer (bytes-like, format 3), as ``RosterItem`` objects in order.
 
-    Invalid UTF-8 is replaced with U+FFFD (the library only produces valid UTF-8).
+    Invalid UTF-8 is replaced with U+FFFD (the library only produces valid UTF-8). With
+    ``known_lists`` (a dict kept across calls, as for the batches of one fetch, which repeat group
+    lists) items share one tuple per distinct group list across the calls, and a list seen before
+    is not split again.
 
     Raises:
         ExportFormatError: ``data`` is not in export format 3.
@@ -151,11 +175,9 @@ def decode_export(data: Any) -> List[RosterItem]:
         approvals = _flags(section(n), "approved")
         jids = _strings(section(jids_len), n, "JIDs")
         names = _strings(section(names_len), n, "names")
-        split_lists = list(map(str.split, _strings(section(lists_len), lists, "group lists"), repeat("\x01")))
-        if any(map(itemgetter(0), split_lists)):  # text before the first \x01
-            raise _bad("a group list that is neither empty nor starts with \\x01")
+        group_lists = _group_lists(_strings(section(lists_len), lists, "group lists"), known_lists)
         try:
-            groups = _pick(list(map(tuple, map(_drop_first, split_lists))), group_index)
+            groups = _pick(group_lists, group_index)
             _run(map(names.__setitem__, no_name, repeat(None)))
         except IndexError:
             raise _bad("an index past the end of the group lists or of the items") from None

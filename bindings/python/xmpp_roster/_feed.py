@@ -15,7 +15,7 @@ from __future__ import annotations
 import ctypes
 import threading
 from ctypes import byref, c_size_t, c_void_p
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import _ffi
 from ._errors import error_from_code
@@ -43,6 +43,8 @@ class FeedDecoder:
         self.items: List[RosterItem] = []
         #: What the thread raised, if anything (re-raised by ``finish``).
         self._error: Optional[BaseException] = None
+        #: The group lists seen in earlier batches, shared by their items (see decode_export).
+        self._known_lists: Dict[str, Tuple[str, ...]] = {}
         self._data = c_void_p()
         self._size = c_size_t()
         self._thread = threading.Thread(target=self._run, name="xmpp_roster feed decoder", daemon=True)
@@ -65,7 +67,7 @@ class FeedDecoder:
             # the fetch waits for the server (up to the client's timeout, before or between
             # batches). Pausing it for the whole fetch measured no faster.
             while batch is not None:
-                self.items += decode_export(batch)
+                self.items += decode_export(batch, self._known_lists)
                 batch = self._next()
         except BaseException as e:  # noqa: BLE001 - handed to the fetching thread by finish()
             self._error = e
