@@ -72,8 +72,12 @@ impl Feed {
         Ok(())
     }
 
-    /// On the fetch's thread: lays out `items` and queues them.
+    /// On the fetch's thread: lays out `items` and queues them. After a gap nothing more is laid
+    /// out: the batches cannot be the roster any more, and the consumer reads the snapshot.
     fn queue(&self, items: &[crate::RosterItem]) {
+        if self.lock().gap {
+            return;
+        }
         let batch = export_items(items);
         let mut state = self.lock();
         match batch {
