@@ -1,21 +1,87 @@
 //! [`Groups`]: the groups of a roster item, a sorted set of names shared between the items that
 //! are in the same groups, and [`GroupInterner`], which makes that sharing while a roster is
-//! decoded (a roster has few distinct group lists: one allocation for each, not one per group of
-//! every item).
+//! decoded (a roster has few distinct group lists: one copy of each, not one per group of every
+//! item).
 
 use crate::nul_string::NulString;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::borrow::Cow;
+use std::cell::UnsafeCell;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::mem::MaybeUninit;
 use std::ops::Deref;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The groups a contact is in: sorted, without duplicates (groups are a set; servers differ in the
 /// order they send them). Derefs to `[NulString]`. Cheap to clone (items with the same groups
 /// share one copy); no groups takes no allocation.
 #[derive(Clone, Default)]
-pub struct Groups(Option<Arc<[NulString]>>);
+pub struct Groups(Option<ListRef>);
+
+/// A list of `len` names from slot `at` of a [`ListBlock`].
+#[derive(Clone)]
+struct ListRef {
+    block: Arc<ListBlock>,
+    at: u32,
+    len: u32,
+}
+
+/// Slots for the names of group lists, written front to back by one [`BlockWriter`] and shared by
+/// the lists cut from it. The lists a roster decode makes share a few blocks, so giving an item
+/// its groups counts a reference on a block that is in the cache anyway, not on a list of its own
+/// (which, with thousands of distinct lists, was a cache miss per item).
+struct ListBlock {
+    slots: Box<[UnsafeCell<MaybeUninit<NulString>>]>,
+    /// How many slots (from the first) are written: those are never written again, the others
+    /// are read by no one.
+    filled: AtomicUsize,
+}
+
+// SAFETY: a slot is written once, by the block's only `BlockWriter`, before any `ListRef` to it
+// exists; after that it is only read. The names are `Send + Sync`.
+unsafe impl Send for ListBlock {}
+unsafe impl Sync for ListBlock {}
+
+impl Drop for ListBlock {
+    fn drop(&mut self) {
+        let filled = *self.filled.get_mut();
+        for slot in &mut self.slots[..filled] {
+            // SAFETY: the first `filled` slots were written (see `BlockWriter::push_list`).
+            unsafe { slot.get_mut().assume_init_drop() }
+        }
+    }
+}
+
+/// The one writer of a [`ListBlock`]: not `Clone`, so its `&mut self` methods are the only
+/// writes to the block.
+struct BlockWriter(Arc<ListBlock>);
+
+impl BlockWriter {
+    fn new(capacity: usize) -> BlockWriter {
+        let slots = (0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect();
+        BlockWriter(Arc::new(ListBlock { slots, filled: AtomicUsize::new(0) }))
+    }
+
+    fn room(&self) -> usize {
+        self.0.slots.len() - self.0.filled.load(Ordering::Relaxed)
+    }
+
+    /// Writes `names` (not empty, at most [`room`](Self::room)) into the next free slots.
+    fn push_list(&mut self, names: Vec<NulString>) -> Groups {
+        let at = self.0.filled.load(Ordering::Relaxed);
+        let len = names.len();
+        assert!(len > 0 && len <= self.room() && at + len <= u32::MAX as usize, "a group list must fit its block");
+        for (slot, name) in self.0.slots[at..at + len].iter().zip(names) {
+            // SAFETY: slots from `filled` on were never written and no `ListRef` covers them,
+            // so no one reads them; only this writer (borrowed mutably) writes.
+            unsafe { (*slot.get()).write(name) };
+        }
+        self.0.filled.store(at + len, Ordering::Relaxed);
+        Groups(Some(ListRef { block: Arc::clone(&self.0), at: at as u32, len: len as u32 }))
+    }
+}
 
 impl Groups {
     /// Groups from names in any order, duplicates allowed (sorted and de-duplicated here).
@@ -24,16 +90,30 @@ impl Groups {
         Groups::from_canonical(names)
     }
 
+    /// A list of its own (a block that fits it exactly).
     fn from_canonical(names: Vec<NulString>) -> Groups {
         if names.is_empty() {
             Groups(None)
         } else {
-            Groups(Some(names.into()))
+            BlockWriter::new(names.len()).push_list(names)
         }
     }
 
     pub fn as_slice(&self) -> &[NulString] {
-        self.0.as_deref().unwrap_or(&[])
+        match &self.0 {
+            None => &[],
+            // SAFETY: the list's slots were written before the `ListRef` was made and are never
+            // written again; `UnsafeCell<MaybeUninit<T>>` is laid out as `T`.
+            Some(l) => unsafe { std::slice::from_raw_parts(l.block.slots.as_ptr().add(l.at as usize).cast::<NulString>(), l.len as usize) },
+        }
+    }
+
+    /// True when both are the same copy (not only equal names).
+    pub(crate) fn same_copy(&self, other: &Groups) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(&a.block, &b.block) && a.at == b.at && a.len == b.len,
+            _ => false,
+        }
     }
 }
 
@@ -75,10 +155,7 @@ impl<S: Into<NulString>> FromIterator<S> for Groups {
 
 impl PartialEq for Groups {
     fn eq(&self, other: &Groups) -> bool {
-        match (&self.0, &other.0) {
-            (Some(a), Some(b)) if Arc::ptr_eq(a, b) => true,
-            _ => self.as_slice() == other.as_slice(),
-        }
+        self.same_copy(other) || self.as_slice() == other.as_slice()
     }
 }
 
@@ -131,7 +208,13 @@ pub(crate) struct GroupInterner {
     /// The key being looked up (scratch space).
     key: Vec<u8>,
     hasher: DefaultHashBuilder,
+    /// Where new lists are written (see [`ListBlock`]).
+    block: Option<BlockWriter>,
 }
+
+/// The slots of each block a [`GroupInterner`] writes lists to (a longer list gets a block of
+/// its own).
+const BLOCK_SLOTS: usize = 1024;
 
 struct InternedList {
     hash: u64,
@@ -171,7 +254,16 @@ impl GroupInterner {
             hashbrown::hash_table::Entry::Occupied(e) => Some(e.get().groups.clone()),
             hashbrown::hash_table::Entry::Vacant(e) => {
                 let texts = names.iter().map(|n| std::str::from_utf8(n).ok().map(NulString::from));
-                let groups = Groups::from_canonical(texts.collect::<Option<Vec<_>>>()?);
+                let texts = texts.collect::<Option<Vec<_>>>()?;
+                let groups = if texts.len() > BLOCK_SLOTS {
+                    Groups::from_canonical(texts)
+                } else {
+                    let block = match &mut self.block {
+                        Some(b) if b.room() >= texts.len() => b,
+                        _ => self.block.insert(BlockWriter::new(BLOCK_SLOTS)),
+                    };
+                    block.push_list(texts)
+                };
                 e.insert(InternedList { hash, key_at: self.keys.len(), key_len: self.key.len(), groups: groups.clone() });
                 self.keys.extend_from_slice(&self.key);
                 Some(groups)
@@ -231,7 +323,7 @@ mod tests {
         let b = intern(&["a", "b", "a"]);
         let c = intern(&["a"]);
         assert_eq!(a, ["a", "b"]);
-        assert!(matches!((&a.0, &b.0), (Some(x), Some(y)) if Arc::ptr_eq(x, y)), "equal lists share");
+        assert!(a.same_copy(&b), "equal lists share");
         assert_eq!(c, ["a"]);
         assert_ne!(a, c);
         assert!(intern(&[]).is_empty());
@@ -239,12 +331,12 @@ mod tests {
         let d = intern(&["c", "a", "b"]);
         for names in [&["a", "b", "c"][..], &["b", "c", "a"], &["c", "c", "a", "b"], &["a", "b", "b", "c", "a"]] {
             let again = intern(names);
-            assert!(matches!((&d.0, &again.0), (Some(x), Some(y)) if Arc::ptr_eq(x, y)), "{names:?}");
+            assert!(d.same_copy(&again), "{names:?}");
         }
         let long: Vec<String> = (0..9).map(|i| format!("g{i}")).collect();
         let l1 = intern(&long.iter().rev().map(String::as_str).collect::<Vec<_>>());
         let l2 = intern(&long.iter().map(String::as_str).collect::<Vec<_>>());
-        assert!(matches!((&l1.0, &l2.0), (Some(x), Some(y)) if Arc::ptr_eq(x, y)));
+        assert!(l1.same_copy(&l2));
         assert_eq!(l1.len(), 9);
         // A subset or superset is another list.
         assert_eq!(intern(&["a", "b"]), ["a", "b"]);
@@ -255,5 +347,45 @@ mod tests {
         assert_eq!(a, plain);
         assert_eq!(intern(&["ab"]), ["ab"]);
         assert_eq!(interner.intern(&mut vec![Cow::Borrowed(&b"ok"[..]), Cow::Borrowed(&b"\xff"[..])]), None, "not UTF-8");
+    }
+
+    fn intern_strs(interner: &mut GroupInterner, names: &[&str]) -> Groups {
+        interner.intern(&mut names.iter().map(|n| Cow::Borrowed(n.as_bytes())).collect()).unwrap()
+    }
+
+    #[test]
+    fn lists_fill_a_block_then_the_next_and_a_long_list_gets_its_own() {
+        let mut interner = GroupInterner::default();
+        // Two-name lists: the 513th no longer fits the first block of 1,024 slots.
+        let lists: Vec<Groups> = (0..600).map(|i| intern_strs(&mut interner, &[&format!("a{i}"), &format!("b{i}")])).collect();
+        for (i, g) in lists.iter().enumerate() {
+            assert_eq!(*g, [format!("a{i}"), format!("b{i}")], "list {i} reads back whole");
+            assert!(g.same_copy(&intern_strs(&mut interner, &[&format!("b{i}"), &format!("a{i}")])), "list {i} is found again");
+        }
+        let (Some(first), Some(last)) = (&lists[0].0, &lists[599].0) else { panic!() };
+        assert!(!Arc::ptr_eq(&first.block, &last.block), "a second block was started");
+        let long: Vec<String> = (0..BLOCK_SLOTS + 1).map(|i| format!("g{i:05}")).collect();
+        let g = intern_strs(&mut interner, &long.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(g.len(), BLOCK_SLOTS + 1);
+        assert_eq!(g[..], long[..]);
+        // Blocks outlive the interner as long as a list is held.
+        drop(interner);
+        assert_eq!(lists[599], ["a599", "b599"]);
+    }
+
+    /// Lists are read on other threads while the interner writes new lists into the same block
+    /// (what a fetch in batches does). Run under Miri, this checks the block's sharing is sound.
+    #[test]
+    fn lists_are_read_on_another_thread_while_more_are_written() {
+        let mut interner = GroupInterner::default();
+        let rounds = if cfg!(miri) { 8 } else { 200 };
+        let mut readers = Vec::new();
+        for i in 0..rounds {
+            let g = intern_strs(&mut interner, &[&format!("x{i}"), "shared"]);
+            readers.push(std::thread::spawn(move || g.iter().map(|n| n.to_string()).collect::<Vec<_>>()));
+        }
+        for (i, r) in readers.into_iter().enumerate() {
+            assert_eq!(r.join().unwrap(), ["shared".to_string(), format!("x{i}")]);
+        }
     }
 }
