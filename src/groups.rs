@@ -170,7 +170,7 @@ impl GroupInterner {
         match entry {
             hashbrown::hash_table::Entry::Occupied(e) => Some(e.get().groups.clone()),
             hashbrown::hash_table::Entry::Vacant(e) => {
-                let texts = names.iter().map(|n| std::str::from_utf8(n).ok().map(NulString::from));
+                let texts = names.iter().map(|n| crate::xml::utf8::from_utf8(n).map(NulString::from));
                 let groups = Groups::from_canonical(texts.collect::<Option<Vec<_>>>()?);
                 e.insert(InternedList { hash, key_at: self.keys.len(), key_len: self.key.len(), groups: groups.clone() });
                 self.keys.extend_from_slice(&self.key);
