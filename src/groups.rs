@@ -253,7 +253,7 @@ impl GroupInterner {
         match entry {
             hashbrown::hash_table::Entry::Occupied(e) => Some(e.get().groups.clone()),
             hashbrown::hash_table::Entry::Vacant(e) => {
-                let texts = names.iter().map(|n| std::str::from_utf8(n).ok().map(NulString::from));
+                let texts = names.iter().map(|n| crate::xml::utf8::from_utf8(n).map(NulString::from));
                 let texts = texts.collect::<Option<Vec<_>>>()?;
                 let groups = if texts.len() > BLOCK_SLOTS {
                     Groups::from_canonical(texts)

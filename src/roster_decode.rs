@@ -355,7 +355,7 @@ mod fast {
                 // SAFETY: the value scan saw only ASCII bytes, which are UTF-8 as they are.
                 Some(unsafe { std::str::from_utf8_unchecked(self.text) })
             } else {
-                std::str::from_utf8(self.text).ok()
+                crate::xml::utf8::from_utf8(self.text)
             }
         }
     }

@@ -15,6 +15,7 @@ mod targets;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use xmpp_roster_testsupport::Rng;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -108,25 +109,6 @@ fn open_bugs() {
 
 // ------------------------------------------------------------------------------------------------
 // Seeded random mutation: a poor man's fuzzer that runs anywhere `cargo test` runs.
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545F4914F6CDD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
 
 /// Tokens that matter to the parsers, inserted by the mutator.
 const DICTIONARY: &[&str] = &[
@@ -230,7 +212,7 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>], max_len: usize) -> Vec<u8> {
             }
             1 if !v.is_empty() => {
                 let i = rng.below(v.len());
-                v[i] = rng.next() as u8;
+                v[i] = rng.next_u64() as u8;
             }
             2 if !v.is_empty() => {
                 let end = (at + 1 + rng.below(16)).min(v.len());

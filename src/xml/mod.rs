@@ -10,6 +10,7 @@
 pub mod element;
 pub mod framer;
 pub mod scan;
+pub mod utf8;
 pub mod writer;
 
 pub use element::Element;

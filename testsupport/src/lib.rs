@@ -44,10 +44,12 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod ejabberd;
+mod rng;
 mod server;
 mod watchdog;
 
 pub use ejabberd::{Ejabberd, EJABBERD_TMPDIR_ENV};
+pub use rng::Rng;
 pub use server::{server, ServerHandle, ServerKind, XmppServer};
 
 /// The only address the server listens on.
