@@ -3,11 +3,12 @@
 # series (replay, pushes, ejabberd, criterion micro-benchmarks) and writes the report
 # (report.md, results.json, replay.png, real.png, bench.log) to bench/results/<date> or --out.
 #
-#   bench/run.sh [--out DIR] [--runs N] [--small-runs N] [--real-sizes 1000,10000,50000]
+#   bench/run.sh [--out DIR] [--runs N] [--small-runs N] [--fast-runs N] [--real-sizes 1000,10000,50000]
 #                [--replay-sizes 1000,10000,50000,200000] [--pushes 100000] [--timeout SECONDS]
 #                [--clients xmpp-roster,python,gloox,libstrophe,slixmpp,raw] [--skip replay,pushes,real,micro]
 #                [--quick]        # smallest size, one run, 1,000 pushes, criterion in --test mode
-# --runs (default 5) rounds per size; sizes up to 10,000 items get --small-runs (default 15).
+# --runs (default 5) rounds per size; sizes up to 10,000 items get --small-runs (default 15); a client
+# whose median at a size is under 1 s goes on to --fast-runs (default 15) there.
 #
 # Needs what scripts/deps/bench.apt lists (scripts/install-deps.sh installs it) and cargo.
 # Only 127.0.0.1 is ever used; every server started here is stopped by its pid at the end.
@@ -15,20 +16,21 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 
-out="" runs=5 small_runs=15 real_sizes=1000,10000,50000 replay_sizes=1000,10000,50000,200000 pushes=100000 timeout=60
+out="" runs=5 small_runs=15 fast_runs=15 real_sizes=1000,10000,50000 replay_sizes=1000,10000,50000,200000 pushes=100000 timeout=60
 clients=xmpp-roster,python,gloox,libstrophe,slixmpp,raw skip="" quick=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
     --small-runs) small_runs="$2"; shift 2 ;;
+    --fast-runs) fast_runs="$2"; shift 2 ;;
     --real-sizes) real_sizes="$2"; shift 2 ;;
     --replay-sizes) replay_sizes="$2"; shift 2 ;;
     --pushes) pushes="$2"; shift 2 ;;
     --timeout) timeout="$2"; shift 2 ;;
     --clients) clients="$2"; shift 2 ;;
     --skip) skip="$2"; shift 2 ;;
-    --quick) quick=1; runs=1; small_runs=1; real_sizes=1000; replay_sizes=1000; pushes=1000; shift ;;
+    --quick) quick=1; runs=1; small_runs=1; fast_runs=1; real_sizes=1000; replay_sizes=1000; pushes=1000; shift ;;
     -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -75,6 +77,6 @@ echo "== series"
 /usr/bin/python3 "$here/driver/bench.py" \
   --bin-dir "$bin" --clients-dir "$here/clients" --lib "$lib" --python-path "$root/bindings/python" \
   --replay-bin "$target/release/xr-replay" --gen-bin "$target/release/xr-gen" --out "$out" \
-  --real-sizes "$real_sizes" --replay-sizes "$replay_sizes" --runs "$runs" --small-runs "$small_runs" --timeout "$timeout" \
+  --real-sizes "$real_sizes" --replay-sizes "$replay_sizes" --runs "$runs" --small-runs "$small_runs" --fast-runs "$fast_runs" --timeout "$timeout" \
   --pushes "$pushes" --clients "$clients" --skip "$skip" --criterion-dir "$criterion_dir"
 echo "== report: $out/report.md"
