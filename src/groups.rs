@@ -210,11 +210,15 @@ pub(crate) struct GroupInterner {
     hasher: DefaultHashBuilder,
     /// Where new lists are written (see [`ListBlock`]).
     block: Option<BlockWriter>,
+    /// The slots of the next block.
+    next_block: usize,
 }
 
-/// The slots of each block a [`GroupInterner`] writes lists to (a longer list gets a block of
-/// its own).
-const BLOCK_SLOTS: usize = 1024;
+/// The blocks a [`GroupInterner`] writes lists to grow from this many slots to
+/// [`LAST_BLOCK_SLOTS`], so that the groups of one pushed item do not hold a big block.
+const FIRST_BLOCK_SLOTS: usize = 4;
+/// The largest block (a longer list gets a block of its own).
+const LAST_BLOCK_SLOTS: usize = 1024;
 
 struct InternedList {
     hash: u64,
@@ -255,12 +259,16 @@ impl GroupInterner {
             hashbrown::hash_table::Entry::Vacant(e) => {
                 let texts = names.iter().map(|n| crate::xml::utf8::from_utf8(n).map(NulString::from));
                 let texts = texts.collect::<Option<Vec<_>>>()?;
-                let groups = if texts.len() > BLOCK_SLOTS {
+                let groups = if texts.len() > LAST_BLOCK_SLOTS {
                     Groups::from_canonical(texts)
                 } else {
                     let block = match &mut self.block {
                         Some(b) if b.room() >= texts.len() => b,
-                        _ => self.block.insert(BlockWriter::new(BLOCK_SLOTS)),
+                        _ => {
+                            let slots = self.next_block.clamp(FIRST_BLOCK_SLOTS, LAST_BLOCK_SLOTS).max(texts.len());
+                            self.next_block = slots * 2;
+                            self.block.insert(BlockWriter::new(slots))
+                        }
                     };
                     block.push_list(texts)
                 };
@@ -356,17 +364,25 @@ mod tests {
     #[test]
     fn lists_fill_a_block_then_the_next_and_a_long_list_gets_its_own() {
         let mut interner = GroupInterner::default();
-        // Two-name lists: the 513th no longer fits the first block of 1,024 slots.
         let lists: Vec<Groups> = (0..600).map(|i| intern_strs(&mut interner, &[&format!("a{i}"), &format!("b{i}")])).collect();
+        let capacity = |g: &Groups| g.0.as_ref().map(|l| l.block.slots.len());
+        // The first block is small (the groups of one pushed item), later ones grow to the last size.
+        assert_eq!(capacity(&lists[0]), Some(FIRST_BLOCK_SLOTS));
+        assert_eq!(capacity(&lists[599]), Some(LAST_BLOCK_SLOTS));
         for (i, g) in lists.iter().enumerate() {
             assert_eq!(*g, [format!("a{i}"), format!("b{i}")], "list {i} reads back whole");
             assert!(g.same_copy(&intern_strs(&mut interner, &[&format!("b{i}"), &format!("a{i}")])), "list {i} is found again");
         }
         let (Some(first), Some(last)) = (&lists[0].0, &lists[599].0) else { panic!() };
         assert!(!Arc::ptr_eq(&first.block, &last.block), "a second block was started");
-        let long: Vec<String> = (0..BLOCK_SLOTS + 1).map(|i| format!("g{i:05}")).collect();
+        let long: Vec<String> = (0..LAST_BLOCK_SLOTS + 1).map(|i| format!("g{i:05}")).collect();
         let g = intern_strs(&mut interner, &long.iter().map(String::as_str).collect::<Vec<_>>());
-        assert_eq!(g.len(), BLOCK_SLOTS + 1);
+        assert_eq!(g.len(), LAST_BLOCK_SLOTS + 1);
+        assert_eq!(capacity(&g), Some(LAST_BLOCK_SLOTS + 1), "a block of its own");
+        // A list longer than the next block's size, but not than the last: a block that fits it.
+        let mut fresh = GroupInterner::default();
+        let seven = intern_strs(&mut fresh, &["1", "2", "3", "4", "5", "6", "7"]);
+        assert_eq!(capacity(&seven), Some(7));
         assert_eq!(g[..], long[..]);
         // Blocks outlive the interner as long as a list is held.
         drop(interner);
