@@ -8,7 +8,7 @@ use std::path::Path;
 fn committed_header_matches_cbindgen_output() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml parses");
-    let bindings = cbindgen::Builder::new().with_config(config).with_crate(&root).generate().expect("cbindgen generates the header");
+    let bindings = cbindgen::Builder::new().with_config(config).with_crate(root).generate().expect("cbindgen generates the header");
     let mut generated = Vec::new();
     bindings.write(&mut generated);
     let path = root.join("include/xmpp_roster.h");
