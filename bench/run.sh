@@ -8,7 +8,7 @@
 #                [--clients xmpp-roster,python,gloox,libstrophe,slixmpp,raw] [--skip replay,pushes,real,micro]
 #                [--quick]        # smallest size, one run, 1,000 pushes, criterion in --test mode
 # --runs (default 5) rounds per size; sizes up to 10,000 items get --small-runs (default 15); a client
-# whose median at a size is under 1 s goes on to --fast-runs (default 15) there.
+# whose median at a size is under 1 s goes on to --fast-runs (default 31) there.
 #
 # Needs what scripts/deps/bench.apt lists (scripts/install-deps.sh installs it) and cargo.
 # Only 127.0.0.1 is ever used; every server started here is stopped by its pid at the end.
@@ -16,7 +16,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 
-out="" runs=5 small_runs=15 fast_runs=15 real_sizes=1000,10000,50000 replay_sizes=1000,10000,50000,200000 pushes=100000 timeout=60
+out="" runs=5 small_runs=15 fast_runs=31 real_sizes=1000,10000,50000 replay_sizes=1000,10000,50000,200000 pushes=100000 timeout=60
 clients=xmpp-roster,python,gloox,libstrophe,slixmpp,raw skip="" quick=0
 while [ $# -gt 0 ]; do
   case "$1" in

@@ -364,7 +364,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--small-runs", type=int, default=15,
                     help=f"runs for sizes up to {SMALL_MAX_ITEMS:,} items (cheap, and noisier: more runs steady their medians)")
-    ap.add_argument("--fast-runs", type=int, default=15,
+    ap.add_argument("--fast-runs", type=int, default=31,
                     help=f"runs for a client whose median at a size is under {FAST_MAX_MS} ms (after --runs, among such clients only)")
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--pushes", type=int, default=100000)
