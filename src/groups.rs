@@ -208,10 +208,8 @@ pub(crate) struct GroupInterner {
     /// The key being looked up (scratch space).
     key: Vec<u8>,
     hasher: DefaultHashBuilder,
-    /// Where new lists are written (see [`ListBlock`]).
-    block: Option<BlockWriter>,
-    /// The slots of the next block.
-    next_block: usize,
+    /// Where new lists are written.
+    store: ListStore,
 }
 
 /// The blocks a [`GroupInterner`] writes lists to grow from this many slots to
@@ -258,25 +256,39 @@ impl GroupInterner {
             hashbrown::hash_table::Entry::Occupied(e) => Some(e.get().groups.clone()),
             hashbrown::hash_table::Entry::Vacant(e) => {
                 let texts = names.iter().map(|n| crate::xml::utf8::from_utf8(n).map(NulString::from));
-                let texts = texts.collect::<Option<Vec<_>>>()?;
-                let groups = if texts.len() > LAST_BLOCK_SLOTS {
-                    Groups::from_canonical(texts)
-                } else {
-                    let block = match &mut self.block {
-                        Some(b) if b.room() >= texts.len() => b,
-                        _ => {
-                            let slots = self.next_block.clamp(FIRST_BLOCK_SLOTS, LAST_BLOCK_SLOTS).max(texts.len());
-                            self.next_block = slots * 2;
-                            self.block.insert(BlockWriter::new(slots))
-                        }
-                    };
-                    block.push_list(texts)
-                };
+                let groups = self.store.push(texts.collect::<Option<Vec<_>>>()?);
                 e.insert(InternedList { hash, key_at: self.keys.len(), key_len: self.key.len(), groups: groups.clone() });
                 self.keys.extend_from_slice(&self.key);
                 Some(groups)
             }
         }
+    }
+}
+
+/// The [`ListBlock`]s a [`GroupInterner`] writes its lists into, one after the other.
+#[derive(Default)]
+struct ListStore {
+    current: Option<BlockWriter>,
+    /// The slots of the next block.
+    next_slots: usize,
+}
+
+impl ListStore {
+    /// Writes a new list (sorted, not empty) into the current block, or into a new one when it
+    /// does not fit there; a list longer than [`LAST_BLOCK_SLOTS`] gets a block of its own.
+    fn push(&mut self, texts: Vec<NulString>) -> Groups {
+        if texts.len() > LAST_BLOCK_SLOTS {
+            return Groups::from_canonical(texts);
+        }
+        let writer = match &mut self.current {
+            Some(b) if b.room() >= texts.len() => b,
+            _ => {
+                let slots = self.next_slots.clamp(FIRST_BLOCK_SLOTS, LAST_BLOCK_SLOTS).max(texts.len());
+                self.next_slots = slots * 2;
+                self.current.insert(BlockWriter::new(slots))
+            }
+        };
+        writer.push_list(texts)
     }
 }
 
