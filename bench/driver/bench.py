@@ -95,28 +95,29 @@ def run_series(name, clients, sizes, port_for, jid_for, runs_for, fast_runs, tim
     Returns {size: {client: [run results]}}."""
     results = {}
     dead = {}  # client -> size at which it timed out
-    for size in sizes:
-        port = port_for(size)
-        results[size] = {c.key: [] for c in clients}
-        runs = runs_for(size)
-        for run in range(runs):
-            for c in clients:
+
+    def rounds(size, port, members, first, last):
+        """Rounds first..last-1 of `members`, interleaved; a client that times out is not run again."""
+        for run in range(first, last):
+            for c in members:
                 if c.key in dead:
                     if not results[size][c.key]:
                         results[size][c.key].append({"timeout": True, "skipped": dead[c.key] != size, "at": dead[c.key]})
                     continue
                 r = run_client(c, port, jid_for(size), size, timeout, log)
                 results[size][c.key].append(r)
-                progress(f"{name} {size:>7} run {run + 1}/{runs} {c.key:<12} " + describe(r))
+                progress(f"{name} {size:>7} run {run + 1}/{last} {c.key:<12} " + describe(r))
                 if r.get("timeout"):
                     dead[c.key] = size
                     r["at"] = size
+
+    for size in sizes:
+        port = port_for(size)
+        results[size] = {c.key: [] for c in clients}
+        runs = runs_for(size)
+        rounds(size, port, clients, 0, runs)
         fast = [c for c in clients if c.key not in dead and is_fast(results[size][c.key])]
-        for run in range(runs, fast_runs):
-            for c in fast:
-                r = run_client(c, port, jid_for(size), size, timeout, log)
-                results[size][c.key].append(r)
-                progress(f"{name} {size:>7} run {run + 1}/{fast_runs} {c.key:<12} " + describe(r))
+        rounds(size, port, fast, runs, fast_runs)
     return results
 
 
